@@ -1,0 +1,1 @@
+"""Vectorized xarray analyses: alignment, commitment, statistics, taxonomy, diffing, quantization."""

@@ -1,0 +1,25 @@
+"""User-facing errors: every one is caught once in ``cli.py``, printed as one line, exit 2."""
+
+
+class ToolkitError(Exception):
+    """Base of every error caused by the user's input or environment, not by a bug."""
+
+
+class UnknownModelError(ToolkitError):
+    """A model name that is neither in the registry nor a local directory / hub id."""
+
+
+class ModelUnavailableError(ToolkitError):
+    """A model that exists but cannot be loaded here (offline, gated, missing token)."""
+
+
+class IncompatibleVariantsError(ToolkitError):
+    """Variants (or datasets) that cannot be compared: different tokenizer, shape or method."""
+
+
+class ProbeError(ToolkitError):
+    """A malformed probe file; the message names the file, item and language at fault."""
+
+
+class StorageError(ToolkitError):
+    """A results store that is missing, corrupt or written by a different method."""

@@ -1,0 +1,1 @@
+"""Model registry and loading through TransformerLens 4 bridges; hooked, pooled capture."""

@@ -1,0 +1,1 @@
+"""Stimulus sets: languages, concepts, parallel sentences and routing edge cases."""

@@ -1,0 +1,1 @@
+"""Labelled xarray activation datasets <-> netCDF: streaming append, resume, shards, metadata."""
