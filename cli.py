@@ -1,0 +1,82 @@
+"""polylens command line: a thin front over the Python API (see README for the reference)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from errors import ToolkitError
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from hooks.models import cached_size
+    from hooks.registry import REGISTRY
+
+    print(f"{'name':<20} {'source':<9} {'family/variant':<24} {'params':>6} {'cached':>10}  description")
+    for spec in REGISTRY.values():
+        size = cached_size(spec)
+        cached = f"{size / 1e6:,.0f} MB" if size else "no"
+        print(f"{spec.name:<20} {spec.source:<9} {spec.family + '/' + spec.variant:<24} "
+              f"{spec.approx_params:>6} {cached:>10}  {spec.description}")
+
+
+def cmd_quickstart(args: argparse.Namespace) -> None:
+    from hooks.models import load_model
+    from hooks.registry import resolve
+    from hooks.smoke import SMOKE_PROMPTS, resid_norms, top_next_tokens
+
+    resolve(args.model)  # fail fast on a bad name
+    print(f"booting {args.model} (first run dequantizes and caches the weights)...", flush=True)
+    model = load_model(args.model, device=args.device, dtype=args.dtype,
+                       processing=args.processing)
+    prov = model.provenance()
+    print(f"{model.spec.name}: {model.n_layers} blocks, d_model {model.d_model}, "
+          f"device {model.device}, {model.processing_mode} weights, "
+          f"sha256 {model.weights_sha256[:16]}...")
+    for lang, prompt in SMOKE_PROMPTS.items():
+        tops = ", ".join(f"{tok!r} {p:.2f}" for tok, p in top_next_tokens(model, prompt))
+        print(f"  [{lang}] {prompt!r} -> {tops}")
+    norms = resid_norms(model, SMOKE_PROMPTS["en"])
+    print("  residual norm by layer (0 = embedding):",
+          " ".join(f"{v:.0f}" for v in norms.tolist()))
+    print(f"  TransformerLens {prov['transformer_lens_version']}, "
+          f"transformers {prov['transformers_version']}, torch {prov['torch_version']}")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
+    p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--processing", default="raw", choices=["raw", "compat"],
+                   help="raw bridge weights (default) or enable_compatibility_mode()")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list the model registry").set_defaults(func=cmd_models)
+    p = sub.add_parser("quickstart", help="boot a model and print a short capture summary")
+    add_model_options(p)
+    p.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ToolkitError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
