@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from errors import ToolkitError
 
@@ -43,6 +44,31 @@ def cmd_quickstart(args: argparse.Namespace) -> None:
           f"transformers {prov['transformers_version']}, torch {prov['torch_version']}")
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def cmd_probes(args: argparse.Namespace) -> None:
+    import probes
+
+    if args.probes_command == "list":
+        print(f"{'set':<15} {'kind':<11} {'units':>5} {'langs':>5} {'stimuli':>7} {'verified':>8}  per language")
+        for row in probes.list_probe_sets():
+            counts = " ".join(f"{k}:{v}" for k, v in row["counts"].items())
+            print(f"{row['name']:<15} {row['kind']:<11} {row['n_units']:>5} {row['n_languages']:>5} "
+                  f"{row['n_stimuli']:>7} {_share(row['verified_share']):>8}  {counts}")
+    elif args.probes_command == "validate":
+        for path in args.paths:
+            ps = probes.validate(path, normalize=args.normalize)
+            print(f"ok: {path}: {ps.kind} set {ps.name!r}, {len(ps.units)} units, "
+                  f"{len(ps.languages)} languages, {len(ps.stimuli)} stimuli")
+    else:
+        from probes.build import build_all
+
+        for path in build_all(args.out):
+            print(f"wrote {path}")
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
@@ -59,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="boot a model and print a short capture summary")
     add_model_options(p)
     p.set_defaults(func=cmd_quickstart)
+    p = sub.add_parser("probes", help="stimulus sets: list, validate, rebuild")
+    psub = p.add_subparsers(dest="probes_command", required=True)
+    psub.add_parser("list", help="sets, counts per language, verified share")
+    v = psub.add_parser("validate", help="validate probe files (exit 2 naming file/item/lang)")
+    v.add_argument("paths", nargs="+")
+    v.add_argument("--normalize", action="store_true", help="NFC-normalise instead of warning")
+    b = psub.add_parser("build", help="regenerate the committed sets from upstream packages")
+    b.add_argument("--out", default=str(Path(__file__).parent / "probes" / "data"))
+    p.set_defaults(func=cmd_probes)
     return parser
 
 
