@@ -266,3 +266,95 @@ def test_run_analysis_outputs_and_determinism(ds, tmp_path):
     assert len(curves["base"]["hi"]) == 10 and len(curves["_ci"]["base"]["hi"]["lo"]) == 10
     b = analyze(ds, n_boot=100, seed=1)
     assert not np.array_equal(a.cos_ci.values, b.cos_ci.values)  # the seed matters
+
+
+# ------------------------------------------------------------------------------- regress
+def _degrade(ds, lang="hi", scale=1.5, seed=11):
+    out = ds.copy(deep=True)
+    r = out["resid"].values.astype(np.float32)
+    gi = list(out["lang"].values).index(lang)
+    r[:, gi] += scale * np.random.default_rng(seed).standard_normal(r[:, gi].shape)
+    out["resid"] = (out["resid"].dims, r.astype(np.float16))
+    return out
+
+
+def test_regress_passes_identical_fails_degraded_refuses_incompatible(ds, tmp_path):
+    from analysis.regress import regress
+    run_analysis(ds, tmp_path / "old", n_boot=200, n_perm=200)
+    run_analysis(ds, tmp_path / "same", n_boot=200, n_perm=200)
+    table, failed = regress(tmp_path / "old", tmp_path / "same")
+    assert not failed and (table["delta"].abs() < 1e-12).all()
+    bad = _degrade(ds)
+    run_analysis(bad, tmp_path / "bad", n_boot=200, n_perm=200)
+    table, failed = regress(tmp_path / "old", tmp_path / "bad")
+    assert failed
+    hit = table[table.degraded]
+    assert set(hit.lang) == {"hi"} and {"peak_cos", "commit_layer"} <= set(hit.metric)
+    _, failed_other = regress(tmp_path / "old", tmp_path / "bad", langs=["noise"])
+    assert not failed_other  # only the named languages gate
+    with pytest.raises(IncompatibleVariantsError):
+        regress(tmp_path / "old", tmp_path / "bad", langs=["xx"])
+    other = ds.copy()
+    other.attrs = {**ds.attrs, "pooling": "last"}
+    run_analysis(other, tmp_path / "last", n_boot=50, n_perm=100)
+    with pytest.raises(IncompatibleVariantsError, match="pooling"):
+        regress(tmp_path / "old", tmp_path / "last")
+    run_analysis(ds, tmp_path / "tau", tau=0.7, n_boot=50, n_perm=100)
+    with pytest.raises(IncompatibleVariantsError, match="analysis_tau"):
+        regress(tmp_path / "old", tmp_path / "tau")
+
+
+# ------------------------------------------------------------------------------- taxonomy
+def test_taxonomy_detectors_on_hand_examples():
+    from analysis.taxonomy import classify_text, detect_unicode_edge, script_profile
+
+    def cats(text, lang, **kw):
+        return {f.category for f in classify_text(text, lang, **kw)}
+
+    assert "TRANSLITERATION" in cats("mujhe bukhar hai aur sir mein dard hai", "hi")
+    assert "TRANSLITERATION" not in cats("मुझे बुखार है और सिर में दर्द है", "hi")
+    cs = cats("मुझे fever है and my head is paining", "hi")
+    assert "CODE_SWITCH" in cs and "TRANSLITERATION" not in cs
+    assert "CODE_SWITCH" in cats("I have had fever since yesterday, mujhe dawai chahiye kya", "en")
+    assert cats("I have a headache since yesterday", "en") == set()
+    assert "ZWJ" in detect_unicode_edge("क्\u200dष") and "ZWNJ" in detect_unicode_edge("می\u200cخواهم")
+    assert "NFD" in detect_unicode_edge("cafe\u0301") and detect_unicode_edge("café") is None
+    assert "RLM" in detect_unicode_edge("مرحبا\u200f") and "non-ASCII digits" in detect_unicode_edge("खुराक ५ mg")
+    assert "FORMAL_REGISTER" in cats("The patient presented with acute myocardial infarction", "en")
+    assert "FORMAL_REGISTER" in cats("उच्च रक्तचाप का निदान", "hi")
+    assert "FORMAL_REGISTER" not in cats("my heart hurts", "en")
+    assert "LOW_RESOURCE_VARIANT" in cats("ቤት ውስጥ ነኝ", "am")
+    assert "LOW_RESOURCE_VARIANT" not in cats("ቤት ውስጥ ነኝ", "am", resource="medium")  # dataset coord wins
+    assert script_profile("मुझे fever")["Deva"] == 4
+
+
+def test_failure_cases_flags_degraded_variant(ds, res, tmp_path):
+    from analysis.failures import failure_cases
+    edge = make_ds(n_units=6, d=128, seed=3)
+    edge = edge.rename({"concept": "item"})
+    r = edge["resid"].values.astype(np.float32)
+    r[1, 1, :2] += 3.0 * np.random.default_rng(0).standard_normal(r[1, 1, :2].shape)  # fire worse on hi items 0,1
+    edge["resid"] = (edge["resid"].dims, r.astype(np.float16))
+    texts = np.array([["x"] * 6, ["mujhe bukhar hai aur dard hai", "मुझे fever है", "क्\u200dष", "cafe\u0301",
+                                  "myocardial infarction", "ठीक"], ["a"] * 6, ["b"] * 6], dtype=object)
+    edge["text"] = (("lang", "item"), texts)
+    fc = failure_cases(edge, res)
+    hi = fc[(fc.lang == "hi") & (fc.variant == "fire")].set_index("item")
+    assert hi.loc["c000", "failure"] and hi.loc["c001", "failure"]
+    assert not hi.loc[["c002", "c003", "c004", "c005"], "failure"].any()
+    assert "TRANSLITERATION" in hi.loc["c000", "categories"] and "CODE_SWITCH" in hi.loc["c001", "categories"]
+    assert "UNICODE_EDGE" in hi.loc["c002", "categories"] and "FORMAL_REGISTER" in hi.loc["c004", "categories"]
+    assert "peak cos" in hi.loc["c000", "model_evidence"]
+    bad = edge.copy()
+    bad.attrs = {**edge.attrs, "weights_sha256": '{"base": "other", "fire": "w1"}'}
+    with pytest.raises(IncompatibleVariantsError):
+        failure_cases(bad, res)
+    run_analysis(ds, tmp_path / "withedge", n_boot=50, n_perm=100, edge_ds=edge)
+    assert (tmp_path / "withedge" / "failure_cases.csv").exists()
+
+
+def test_analysis_package_does_not_import_torch():
+    import subprocess
+    code = ("import sys, analysis.alignment, analysis.taxonomy, analysis.regress, analysis.failures, analysis.cka; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
