@@ -38,8 +38,11 @@ def features(text: str, orders: tuple[int, ...] = (1, 2, 3, 4)) -> list[str]:
     s = " " + " ".join(_NON_WORD.sub(" ", text.lower()).split()) + " "
     out = []
     for n in orders:
-        out.extend(s[i:i + n] for i in range(len(s) - n + 1))
-    return [g for g in out if g.strip()]
+        if n == 1:
+            out.extend(s[1:-1].replace(" ", ""))
+        else:
+            out.extend(s[i:i + n] for i in range(len(s) - n + 1))
+    return out
 
 
 class CharNgramNB:
@@ -73,10 +76,11 @@ class CharNgramNB:
 
     def scores(self, text: str) -> tuple[np.ndarray, int]:
         """Summed log-likelihood per class (uniform prior) and the number of known n-grams."""
-        idx = [i for i in map(self.index_.get, features(text, self.orders)) if i is not None]
+        get = self.index_.get
+        idx = [i for g in features(text, self.orders) if (i := get(g)) is not None]
         if not idx:
             return np.zeros(len(self.classes_), dtype=np.float32), 0
-        return self.log_p_[np.asarray(idx, dtype=np.intp)].sum(0), len(idx)
+        return self.log_p_.take(idx, axis=0).sum(0), len(idx)
 
     def predict_proba(self, text: str) -> np.ndarray:
         """Posterior per class; log-likelihoods are divided by sqrt(#n-grams) before the softmax

@@ -33,7 +33,9 @@ from .rules import DEFAULT_POLICY, load_rules
 __all__ = ["Decision", "Router", "LID_CHARS"]
 
 #: characters of the matrix-script segment given to language ID (keeps p99 latency bounded)
-LID_CHARS = 300
+LID_CHARS = 200
+#: characters given to the romanized-text detector (held-out accuracy is flat from 30 chars on)
+NB_CHARS = 150
 #: below this language-ID confidence the decision says so (route unchanged)
 LOW_CONFIDENCE = 0.5
 
@@ -105,7 +107,7 @@ class Router:
 
     # ------------------------------------------------------------------ language
     def _latin(self, seg: str, reasons: list[str]) -> tuple[str, float, bool]:
-        p = self.nb.predict_proba(seg)
+        p = self.nb.predict_proba(seg[:NB_CHARS])
         top = int(p.argmax())
         cls = self.nb.classes_[top]
         p_rom = float(p[self._rom_idx].sum())
@@ -113,8 +115,8 @@ class Router:
             reasons.append(f"romanized: character n-gram model says {cls} (p={p[top]:.2f}; "
                            f"P(romanized)={p_rom:.2f})")
             return cls[:-5], float(p[top]), True
-        marker = taxonomy.detect_transliteration(seg, None, None)
-        if marker and p[top] < 0.95:
+        marker = taxonomy.detect_transliteration(seg, None, None) if p[top] < 0.95 else None
+        if marker:
             lang = marker.split()[1]
             reasons.append(f"romanized: taxonomy word markers ({marker}); n-gram model unsure "
                            f"({cls} p={p[top]:.2f})")
@@ -145,7 +147,7 @@ class Router:
         if len(langs) == 1:
             reasons.append(f"language: {langs[0]} (the only probe language written in {script})")
             return langs[0], 1.0, script, False
-        seg = tx.script_segment(norm, script)[: self.lid_chars]
+        seg = (tx.script_segment(norm, script) if len(counts) > 1 else norm)[: self.lid_chars]
         if script == "Latn":
             lang, conf, rom = self._latin(seg, reasons)
             return lang, conf, script, rom
@@ -178,7 +180,7 @@ class Router:
         for cat, ev in (("CODE_SWITCH", taxonomy.detect_code_switch(norm, lang, script)),
                         ("FORMAL_REGISTER", taxonomy.detect_formal_register(norm, lang)),
                         ("LOW_RESOURCE_VARIANT", taxonomy.detect_low_resource(lang, LANGUAGES[lang].resource) if lang else None),
-                        ("UNICODE_EDGE", taxonomy.detect_unicode_edge(raw))):
+                        ("UNICODE_EDGE", taxonomy.detect_unicode_edge(raw) if tx.maybe_unicode_edge(raw) else None)):
             if ev:
                 found[cat] = ev
         reasons += [f"{cat}: {ev}" for cat, ev in found.items()]

@@ -6,6 +6,7 @@ only adds the input contract and the normalisation applied before language ident
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 
@@ -13,7 +14,7 @@ from errors import RouterInputError
 
 from ..taxonomy import char_script
 
-__all__ = ["MAX_CHARS", "check_text", "normalise", "script_counts", "dominant_script",
+__all__ = ["MAX_CHARS", "check_text", "normalise", "maybe_unicode_edge", "script_counts", "dominant_script",
            "script_segment", "PROBE_SCRIPT_ALIASES"]
 
 #: longest input accepted (characters); longer input is refused, not silently truncated
@@ -22,6 +23,11 @@ MAX_CHARS = 100_000
 _STRIP = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c"
                                 "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
 _STRIP[0x1361] = " "  # ETHIOPIC WORDSPACE -> space
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: characters that can make ``taxonomy.detect_unicode_edge`` fire (besides non-NFC text)
+_EDGE_CHARS = re.compile("[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069"
+                         "\ufe00-\ufe0f\U000e0100-\U000e01ef]|(?![0-9])\\d")
+_CTRL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except tab/LF/CR
 #: scripts of probes.LANGUAGES whose letters char_script reports under another code
 PROBE_SCRIPT_ALIASES = {"Hans": ("Hani",), "Jpan": ("Hani", "Hira", "Kana"), "Kore": ("Hang",)}
 
@@ -44,11 +50,11 @@ def check_text(text: object, max_chars: int = MAX_CHARS) -> str:
         raise RouterInputError(f"input too long: {len(text):,} characters (limit {max_chars:,}); split it")
     if "\x00" in text:
         raise RouterInputError("input looks binary (contains NUL characters)")
-    if any("\ud800" <= c <= "\udfff" for c in text):
+    if _SURROGATE.search(text):
         raise RouterInputError("input is not valid UTF-8 (lone surrogate code points)")
     if not text.strip():
         raise RouterInputError("input is empty (nothing but whitespace)")
-    ctrl = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r")
+    ctrl = len(_CTRL.findall(text))
     if ctrl > max(2, 0.1 * len(text)):
         raise RouterInputError(f"input looks binary ({ctrl} control characters in {len(text)})")
     return text
@@ -61,7 +67,12 @@ def normalise(text: str) -> str:
 
 def script_counts(text: str) -> Counter:
     """Letters per ISO 15924 script (same rules as ``taxonomy.script_profile``)."""
-    return Counter(s for s in map(char_script, text) if s)
+    out: Counter = Counter()
+    for ch, n in Counter(text).items():  # count characters first (C speed), then map distinct ones
+        s = char_script(ch)
+        if s:
+            out[s] += n
+    return out
 
 
 def dominant_script(counts: Counter) -> str | None:
@@ -84,3 +95,9 @@ def script_segment(text: str, script: str) -> str:
         s = char_script(ch)
         out.append(ch if s is None or s in keep else " ")
     return " ".join("".join(out).split())
+
+
+def maybe_unicode_edge(text: str) -> bool:
+    """Cheap pre-filter: False guarantees ``taxonomy.detect_unicode_edge(text)`` returns None
+    (no zero-width/bidi/variation-selector characters, no non-ASCII digits, already NFC)."""
+    return bool(_EDGE_CHARS.search(text)) or not unicodedata.is_normalized("NFC", text)
