@@ -30,7 +30,7 @@ from . import text as tx
 from .ngram import ROMANIZED_LANGS, load_model
 from .rules import DEFAULT_POLICY, load_rules
 
-__all__ = ["Decision", "Router", "LID_CHARS"]
+__all__ = ["Decision", "Router", "LID_CHARS", "read_lines"]
 
 #: characters of the matrix-script segment given to language ID (keeps p99 latency bounded)
 LID_CHARS = 200
@@ -205,3 +205,26 @@ class Router:
 
     def route_many(self, texts) -> list[Decision]:
         return [self.route(t) for t in texts]
+
+
+def read_lines(path: str | Path):
+    """Yield (line number, str | RouterInputError) for a batch file, one input per line.
+
+    Each line is decoded on its own, so one bad line (invalid UTF-8, NUL bytes) does not spoil
+    the rest; blank lines are skipped. A missing/unreadable file raises ``RouterInputError``.
+    """
+    from errors import RouterInputError  # noqa: PLC0415
+
+    try:
+        fh = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise RouterInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        for i, raw in enumerate(fh, 1):
+            line = raw.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                yield i, tx.check_text(line)
+            except RouterInputError as exc:
+                yield i, exc

@@ -14,7 +14,7 @@ from errors import RouterInputError
 
 from ..taxonomy import char_script
 
-__all__ = ["MAX_CHARS", "check_text", "normalise", "maybe_unicode_edge", "script_counts", "dominant_script",
+__all__ = ["MAX_CHARS", "check_text", "read_stream", "normalise", "maybe_unicode_edge", "script_counts", "dominant_script",
            "script_segment", "PROBE_SCRIPT_ALIASES"]
 
 #: longest input accepted (characters); longer input is refused, not silently truncated
@@ -58,6 +58,14 @@ def check_text(text: object, max_chars: int = MAX_CHARS) -> str:
     if ctrl > max(2, 0.1 * len(text)):
         raise RouterInputError(f"input looks binary ({ctrl} control characters in {len(text)})")
     return text
+
+
+def read_stream(stream, max_chars: int = MAX_CHARS) -> str:
+    """Read a binary stream (e.g. stdin) without ever holding more than ~4 x ``max_chars`` bytes."""
+    data = stream.read(4 * max_chars + 1)
+    if len(data) > 4 * max_chars:
+        raise RouterInputError(f"input too long: more than {4 * max_chars:,} bytes (limit {max_chars:,} characters); split it")
+    return check_text(data, max_chars)
 
 
 def normalise(text: str) -> str:
