@@ -94,6 +94,8 @@ def cmd_route(args: argparse.Namespace) -> None:
         path = write_rules(rules, args.out or Path(args.results) / "router_rules.json")
         routed = {g: e["variant"] for g, e in rules["languages"].items()}
         print(f"wrote {path}: {len(routed)} languages, " + ", ".join(f"{g}->{v}" for g, v in routed.items()))
+        for note in rules["notes"]:
+            print(f"note: {note}")
         return
     if args.text == "eval":
         from analysis.routing.evaluate import DEFAULT_REPORT, render, write_report

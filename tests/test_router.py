@@ -293,3 +293,13 @@ def test_router_never_imports_torch_or_transformer_lens(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def test_single_variant_results_route_everything_to_base(tmp_path):
+    """Results with one variant (the embedded Gemma model) have no comparisons: all -> base."""
+    (tmp_path / "stats.csv").write_text('""\n')
+    rules = build_rules(tmp_path)
+    assert rules["languages"] == {} and rules["notes"]
+    r = Router(rules)
+    d = r.route("बच्चे को बहुत तेज़ बुखार है।")
+    assert d.variant == "base" and any("not in the rules" in x for x in d.reasons)

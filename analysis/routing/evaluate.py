@@ -114,6 +114,22 @@ def romanized_table(router: Router) -> list[dict]:
     return rows
 
 
+#: informal (non-uroman) romanizations written by the polylens authors, illustrative only (not
+#: native-speaker validated); they show how the uroman-trained detector generalises
+INFORMAL = [("mujhe bahut tez bukhar hai", "hi"), ("bacche ko dawai do", "hi"), ("ami bhalo achi", "bn"),
+            ("amar matha byatha korche", "bn"), ("enakku romba kaaichal irukku", "ta"),
+            ("ana marid jiddan", "ar"), ("selam new endet neh", "am")]
+
+
+def informal_table(router: Router) -> list[dict]:
+    rows = []
+    for text, lang in INFORMAL:
+        d = router.route(text)
+        rows.append({"text": text, "lang": lang, "romanized detected": "yes" if d.romanized else "no",
+                     "router lang": d.lang, "route": d.variant, "confidence": f"{d.confidence:.2f}"})
+    return rows
+
+
 def synthetic_rules_table() -> list[dict]:
     from .rules import build_rules  # noqa: PLC0415
     from .synthetic import EXPECTED_ROUTES, PLANTED, write_results  # noqa: PLC0415
@@ -132,6 +148,7 @@ def evaluate(rules_path: str | None = None) -> dict:
     router = Router.load(rules_path)
     edge, misses = edge_table(router)
     return {"edge": edge, "misses": misses, "lid": lid_table(router), "romanized": romanized_table(router),
+            "informal": informal_table(router),
             "synthetic_rules": synthetic_rules_table(), "rules_path": rules_path}
 
 
@@ -175,6 +192,10 @@ Character 1-4-gram naive Bayes (`analysis/routing/data/romanized_nb.npz`), train
 `udhr_romanized` + uroman-romanized `medical` minus held-out units and edge-case sources.
 
 {_md(res["romanized"])}
+Informal romanizations (hand-written by us, illustrative, not validated; the detector was
+trained on uroman output only, so this is where it is weakest):
+
+{_md(res["informal"])}
 ## Rules from a synthetic results directory with planted effects
 
 `analysis.routing.synthetic`: activations = English concept vectors + Gaussian noise per

@@ -35,7 +35,7 @@ __all__ = ["Decision", "Router", "LID_CHARS", "read_lines"]
 #: characters of the matrix-script segment given to language ID (keeps p99 latency bounded)
 LID_CHARS = 200
 #: characters given to the romanized-text detector (held-out accuracy is flat from 30 chars on)
-NB_CHARS = 150
+NB_CHARS = 100
 #: below this language-ID confidence the decision says so (route unchanged)
 LOW_CONFIDENCE = 0.5
 

@@ -131,8 +131,13 @@ def build_rules(results_dir: str | Path, metric: str = "margin_auc", alpha: floa
             entry["variant"] = baseline
             entry["evidence"] = f"no variant beats {baseline} on {metric} with BH p<{alpha}" + (
                 " and a CI excluding 0" if require_ci else "")
+    notes = []
+    if not langs:
+        notes.append(f"stats.csv has no scope=language {metric} comparisons against {baseline} (e.g. "
+                     "single-variant results): every language routes to " + baseline)
     return {
         "format": RULES_FORMAT,
+        "notes": notes,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "baseline": baseline,
         "test": {"description": _TEST, "scope": "language", "metric": metric,
