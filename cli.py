@@ -94,6 +94,65 @@ def cmd_merge(args: argparse.Namespace) -> None:
     print(f"wrote {assemble([Path(s) for s in args.stores], Path(args.out), probe_set)}")
 
 
+def _print_decision(d, as_json: bool, prefix: str = "") -> None:
+    import json
+
+    if as_json:
+        print(json.dumps({**({"line": int(prefix)} if prefix else {}), **d.to_dict()}, ensure_ascii=False))
+        return
+    head = f"{prefix}: " if prefix else ""
+    print(f"{head}{d.variant}  (lang {d.lang or '?'}, confidence {d.confidence:.2f}, "
+          f"category {d.category or '-'})")
+    if not prefix:
+        for reason in d.reasons:
+            print(f"  - {reason}")
+
+
+def cmd_route(args: argparse.Namespace) -> None:
+    from analysis.routing import Router, build_rules, write_rules
+    from errors import RouterInputError
+
+    if args.text == "build":
+        if not args.results:
+            raise RouterInputError("route build needs --results DIR (an analysis results directory)")
+        rules = build_rules(args.results, metric=args.metric, alpha=args.alpha, min_diff=args.min_diff)
+        path = write_rules(rules, args.out or Path(args.results) / "router_rules.json")
+        routed = {g: e["variant"] for g, e in rules["languages"].items()}
+        print(f"wrote {path}: {len(routed)} languages, " + ", ".join(f"{g}->{v}" for g, v in routed.items()))
+        for note in rules["notes"]:
+            print(f"note: {note}")
+        return
+    if args.text == "eval":
+        from analysis.routing.evaluate import DEFAULT_REPORT, render, write_report
+
+        path, res = write_report(args.out or DEFAULT_REPORT, rules_path=args.rules)
+        print(render(res))
+        print(f"wrote {path}")
+        return
+    router = Router.load(args.rules)
+    if args.file:
+        from analysis.routing.router import read_lines
+
+        bad = total = 0
+        for lineno, item in read_lines(args.file):
+            total += 1
+            if isinstance(item, RouterInputError):
+                bad += 1
+                print(f"{lineno}: error: {item}")
+            else:
+                _print_decision(router.route(item), args.json, prefix=str(lineno))
+        if bad:
+            raise RouterInputError(f"{bad} of {total} lines in {args.file} were unusable")
+        return
+    if args.text is None:
+        raise RouterInputError("give a text to route, '-' for stdin, --file FILE, or build/eval")
+    if args.text == "-":
+        from analysis.routing.text import read_stream
+
+        args.text = read_stream(sys.stdin.buffer)
+    _print_decision(router.route(args.text), args.json)
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
@@ -137,6 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     b = psub.add_parser("build", help="regenerate the committed sets from upstream packages")
     b.add_argument("--out", default=str(Path(__file__).parent / "probes" / "data"))
     p.set_defaults(func=cmd_probes)
+    p = sub.add_parser("route", help="recommend a Tiny Aya variant for a text (no model is loaded)",
+                       description="route TEXT | route - (stdin) | route --file F | "
+                                   "route build --results DIR | route eval")
+    p.add_argument("text", nargs="?", help="text to route, '-' to read stdin, or 'build' / 'eval'")
+    p.add_argument("--file", help="batch: one input per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per decision")
+    p.add_argument("--rules", help="rules file from `route build` (default: target variant per language)")
+    p.add_argument("--results", help="build: analysis results directory (stats.csv, alignment.nc)")
+    p.add_argument("--out", help="build: rules path (default RESULTS/router_rules.json); "
+                                 "eval: report path (default docs/router_eval.md)")
+    p.add_argument("--metric", default="margin_auc", choices=["margin_auc", "cos_auc", "peak_cos", "commit"])
+    p.add_argument("--alpha", type=float, default=0.05, help="build: BH-adjusted p threshold")
+    p.add_argument("--min-diff", type=float, default=0.0, help="build: smallest effect that counts")
+    p.set_defaults(func=cmd_route)
     return parser
 
 
