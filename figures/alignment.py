@@ -225,8 +225,10 @@ def rise_peak_collapse(res: Results):
     lo, hi = (float(x) for x in s.peak_cos_ci.values)
     if np.isfinite(peak_l):
         ax.axvspan(layers[0], peak_l, color=st["color"], alpha=0.05, linewidth=0, gid="rise")
-        ax.errorbar([peak_l], [peak_c], yerr=[[peak_c - lo], [hi - peak_c]], fmt="o", color=st["color"],
-                    capsize=3, ms=6, gid="peak")
+        eb = ax.errorbar([peak_l], [peak_c], yerr=[[peak_c - lo], [hi - peak_c]], fmt="o", color=st["color"],
+                         capsize=3, ms=6)
+        eb.lines[0].set_gid("peak")
+        eb.lines[2][0].set_gid("peak_ci")
         ax.annotate(f"peak: layer {peak_l:g}\ncos {peak_c:.3f} [{lo:.3f}, {hi:.3f}]", xy=(peak_l, hi),
                     xytext=(-14, 10), textcoords="offset points", ha="right", va="bottom", fontsize=8,
                     gid="peak_label")
@@ -277,8 +279,7 @@ def commitment_heatmap(res: Results):
     mat = np.array([[idx.loc[(g, v), "commit_layer"] if (g, v) in idx.index else np.nan for v in variants]
                     for g in langs], dtype=float)
     fig, ax = plt.subplots(figsize=(1.3 * len(variants) + 2.8, 0.42 * len(langs) + 1.6))
-    cmap = plt.get_cmap().copy()
-    cmap.set_bad(NEVER_COLOR)
+    cmap = plt.get_cmap().with_extremes(bad=NEVER_COLOR)
     n_layers = res.ds.sizes["layer"] if res.has("alignment.nc") else None
     im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, aspect="auto", vmin=0,
                    vmax=(n_layers - 1) if n_layers else None, gid="commitment")
@@ -317,8 +318,7 @@ def commitment_by_concept(res: Results):
     height = min(0.16 * len(units) + 1.8, 16)
     fig, axes = plt.subplots(1, nv, figsize=(0.5 * len(res.langs) * nv + 2.5 + 0.8 * nv, height),
                              sharey=True, squeeze=False)
-    cmap = plt.get_cmap().copy()
-    cmap.set_bad(NEVER_COLOR)
+    cmap = plt.get_cmap().with_extremes(bad=NEVER_COLOR)
     im = None
     for ax, v in zip(axes.ravel(), res.variants):
         mat = ds["commit_unit"].sel(variant=v, lang=res.langs).transpose(unit, "lang").values
