@@ -67,6 +67,8 @@ RC = {
 }
 _PNG_META = {"Software": "polylens figures"}  # replaces "matplotlib version ..." ; PNG has no date
 _SVG_META = {"Date": None, "Creator": "polylens figures"}
+_PDF_META = {"CreationDate": None, "Creator": "polylens figures", "Producer": "polylens figures"}
+_META = {"png": _PNG_META, "svg": _SVG_META, "pdf": _PDF_META}
 
 
 @contextmanager
@@ -112,7 +114,7 @@ def save(fig, out_dir: str | Path, name: str, formats: Sequence[str] = ("png", "
     with style():
         for fmt in formats:
             path = out / f"{name}.{fmt}"
-            meta = _SVG_META if fmt == "svg" else _PNG_META if fmt == "png" else None
+            meta = _META.get(fmt)
             fig.savefig(path, format=fmt, metadata=meta)
             paths.append(path)
     plt.close(fig)

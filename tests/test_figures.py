@@ -50,6 +50,11 @@ def nc(results_dir) -> xr.Dataset:
         return ds.load()
 
 
+@pytest.fixture(scope="session")
+def rendered(results_dir, tmp_path_factory) -> dict[str, list[Path]]:
+    return render_all(results_dir, tmp_path_factory.mktemp("figs"))
+
+
 @pytest.fixture
 def draw(res):
     made = []
@@ -87,8 +92,8 @@ def assert_band(coll, x, lo, hi):
 
 
 # ------------------------------------------------------------------------------ registry
-def test_registry_renders_every_figure_as_png_and_svg(results_dir, tmp_path):
-    out = render_all(results_dir, tmp_path / "figs")
+def test_registry_renders_every_figure_as_png_and_svg(rendered):
+    out = rendered
     assert set(out) == set(REGISTRY)  # the full result set allows every registered figure
     for name, paths in out.items():
         assert [p.suffix for p in paths] == [".png", ".svg"]
@@ -263,8 +268,8 @@ def test_palette_is_okabe_ito_and_variants_are_distinguishable(draw, res):
     assert len(styles) == len(res.variants)  # colour AND dash differ
 
 
-def test_output_is_deterministic_without_dates(results_dir, tmp_path):
-    a = render_all(results_dir, tmp_path / "a")
+def test_output_is_deterministic_without_dates(results_dir, rendered, tmp_path):
+    a = rendered
     b = render_all(results_dir, tmp_path / "b")
     for name in a:
         for pa, pb in zip(a[name], b[name]):
@@ -275,7 +280,9 @@ def test_output_is_deterministic_without_dates(results_dir, tmp_path):
     assert b"tIME" not in png and b"matplotlib version" not in png.lower()
 
 
-def test_figures_and_report_never_import_torch_or_models(results_dir, tmp_path):
+def test_figures_and_report_never_import_torch_or_models(results_dir, rendered, tmp_path):
+    """The report draws every registered figure; one figure is also saved and must be byte-identical
+    to the one rendered in this process (determinism across processes)."""
     code = f"""
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
@@ -285,7 +292,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(ROOT)!r})
 import figures, figures.report
-figures.render_all({str(results_dir)!r}, {str(tmp_path / 'f')!r})
+figures.render_all({str(results_dir)!r}, {str(tmp_path / 'f')!r}, only=['rise_peak_collapse'])
 figures.report.build_report({str(results_dir)!r}, {str(tmp_path / 'r.html')!r})
 bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformer_lens', 'transformers', 'hooks')]
 assert not bad, bad
@@ -293,6 +300,8 @@ print('ok')
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    for p in rendered["rise_peak_collapse"]:
+        assert (tmp_path / "f" / p.name).read_bytes() == p.read_bytes(), p.name
 
 
 # ------------------------------------------------------------------------------ CLI
