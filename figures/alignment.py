@@ -110,7 +110,7 @@ def _finish(fig, top: float = 0.9):
 
 
 def _lang_title(res: Results, g: str) -> str:
-    s = res.coord("script", g)
+    s = res.script(g)
     return f"{lang_label(g)}" + (f" · {script_name(s)}" if s else "")
 
 
@@ -121,7 +121,7 @@ def three_panel_langs(res: Results) -> list[tuple[str, str]]:
     langs = res.langs
     chosen: list[tuple[str, str]] = []
     for label, test, prefer in SEED_PANELS:
-        cands = [g for g in langs if test(res.coord("script", g) or "") and g not in [c for c, _ in chosen]]
+        cands = [g for g in langs if test(res.script(g) or "") and g not in [c for c, _ in chosen]]
         if cands:
             pick = next((p for p in prefer if p in cands), cands[0])
             chosen.append((pick, label))
@@ -129,7 +129,7 @@ def three_panel_langs(res: Results) -> list[tuple[str, str]]:
         if len(chosen) >= 3:
             break
         if g not in [c for c, _ in chosen]:
-            s = res.coord("script", g)
+            s = res.script(g)
             chosen.append((g, f"{script_name(s)} script" if s else "other"))
     return chosen[:3]
 

@@ -62,7 +62,7 @@ def explorer_data(res: Results) -> dict[str, Any]:
         "layers": [int(x) for x in res.layers], "layer_labels": labels,
         "variants": res.variants,
         "colors": {v: variant_style(v, res.variants)["color"] for v in res.variants},
-        "langs": [{"code": g, "name": lang_name(g), "script": script_name(res.coord("script", g) or "")}
+        "langs": [{"code": g, "name": lang_name(g), "script": script_name(res.script(g) or "")}
                   for g in res.langs],
     }
     for key, var, sel in (("cos", "cos", None), ("lo", "cos_ci", "lo"), ("hi", "cos_ci", "hi"),
@@ -124,6 +124,8 @@ def _methods(res: Results) -> str:
 
 def _headline(res: Results) -> str:
     t = res.table("commitment_matrix.csv")
+    if t.empty:
+        return "<p>No languages besides the reference.</p>"
     level = res.attrs.get("analysis_ci_level", 0.95) if res.has("alignment.nc") else 0.95
     rows = []
     for r in t.itertuples(index=False):
@@ -153,6 +155,8 @@ def _stats(res: Results) -> str:
 
 def _failures(res: Results, limit: int = 100) -> str:
     t = res.table("failure_cases.csv")
+    if t.empty:
+        return "<p>No failure cases.</p>"
     if "failure" in t:
         t = t[t["failure"].astype(bool)]
     n = len(t)

@@ -79,6 +79,8 @@ class Results:
             path = self.path / name
             try:
                 cache[name] = pd.read_csv(path, keep_default_na=True)
+            except pd.errors.EmptyDataError:  # e.g. stats.csv of a single-variant run
+                cache[name] = pd.DataFrame()
             except (OSError, ValueError) as exc:
                 raise StorageError(f"cannot read {path}: {exc}") from exc
         return cache[name]
@@ -129,3 +131,14 @@ class Results:
         if name in self.ds.coords and "lang" in self.ds[name].dims:
             return str(self.ds[name].sel(lang=lang).values)
         return None
+
+    def script(self, lang: str) -> str | None:
+        """ISO 15924 script from the data's ``script`` coordinate, else from ``probes.LANGUAGES``."""
+        s = self.coord("script", lang)
+        if s:
+            return s
+        try:
+            from probes.languages import LANGUAGES  # noqa: PLC0415
+        except Exception:  # noqa: BLE001
+            return None
+        return LANGUAGES[lang].script if lang in LANGUAGES else None

@@ -256,6 +256,23 @@ def test_layer_metric_figures_draw_stored_values(draw, res, nc, name, var, ci):
                             s[f"{var}_ci"].sel(ci="hi").values)
 
 
+def test_single_variant_results_without_script_coord(tmp_path):
+    from analysis.alignment import run_analysis
+    from figures.report import build_report
+    from figures_fixture import make_activation_ds
+
+    ds = make_activation_ds(n_units=8, d=24).sel(variant=["base"]).drop_vars("script")
+    run_analysis(ds, tmp_path / "r", n_boot=30, n_perm=50)
+    res = Results(tmp_path / "r")
+    assert res.table("stats.csv").empty  # no variant pairs
+    assert [g for g, _ in three_panel_langs(res)] == ["sw", "hi", "am"]  # scripts from probes.LANGUAGES
+    fig = make_figure("three_panel", res)
+    assert fig.axes[1].get_title() == "Hindi (hi) — Indic script"
+    plt.close(fig)
+    html = build_report(tmp_path / "r", tmp_path / "r.html").read_text()
+    assert "No variant tests" in html
+
+
 # ------------------------------------------------------------------------------ style
 def test_palette_is_okabe_ito_and_variants_are_distinguishable(draw, res):
     fig = draw("alignment_curves")
