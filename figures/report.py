@@ -90,7 +90,8 @@ def _metadata(res: Results) -> str:
         elif isinstance(v, list):
             v = ", ".join(str(x) for x in v)
         rows.append((_e(k), f"<code>{_e(str(v))}</code>"))
-    return _table(pd.DataFrame(rows, columns=["attribute", "value"]), "meta")
+    table = _table(pd.DataFrame(rows, columns=["attribute", "value"]), "meta")
+    return f"<details open><summary>Metadata (netCDF attributes of alignment.nc)</summary>{table}</details>"
 
 
 def _methods(res: Results) -> str:
@@ -115,6 +116,9 @@ def _methods(res: Results) -> str:
         f"{unit}s ({a.get('analysis_n_perm', '?')} permutations), Benjamini-Hochberg within each family.",
         "Every number and figure in this page is read from the stored results; nothing is recomputed here.",
     ]
+    if "gemma-3-270m" in str(model).lower():
+        parts.append("The embedded Gemma-3-270m weights are Q4_K_M-dequantized: close to, not equal to, Google's "
+                     "bf16 checkpoint.")
     notes = a.get("analysis_notes")
     body = "".join(f"<p>{p}</p>" for p in parts)
     if notes:

@@ -270,7 +270,7 @@ def test_single_variant_results_without_script_coord(tmp_path):
     assert fig.axes[1].get_title() == "Hindi (hi) — Indic script"
     plt.close(fig)
     html = build_report(tmp_path / "r", tmp_path / "r.html").read_text()
-    assert "No variant tests" in html
+    assert "No variant tests" in html and "Q4_K_M" not in html
 
 
 # ------------------------------------------------------------------------------ style
