@@ -153,6 +153,19 @@ def cmd_route(args: argparse.Namespace) -> None:
     _print_decision(router.route(args.text), args.json)
 
 
+def cmd_figures(args: argparse.Namespace) -> None:
+    from figures import render_all
+
+    for name, paths in render_all(args.results, args.out, formats=args.formats, only=args.only).items():
+        print(f"{name}: " + ", ".join(str(p) for p in paths))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from figures.report import build_report
+
+    print(f"wrote {build_report(args.results, args.out, title=args.title)}")
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
@@ -210,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="build: BH-adjusted p threshold")
     p.add_argument("--min-diff", type=float, default=0.0, help="build: smallest effect that counts")
     p.set_defaults(func=cmd_route)
+    p = sub.add_parser("figures", help="render every figure a results directory allows (PNG + SVG)")
+    p.add_argument("--results", required=True, help="results directory written by the analysis")
+    p.add_argument("--out", required=True, help="output directory for <figure>.png / <figure>.svg")
+    p.add_argument("--formats", nargs="+", default=["png", "svg"], choices=["png", "svg", "pdf"])
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="render only these figures")
+    p.set_defaults(func=cmd_figures)
+    p = sub.add_parser("report", help="one self-contained interactive HTML report from a results directory")
+    p.add_argument("--results", required=True, help="results directory written by the analysis")
+    p.add_argument("--out", default="report.html", help="output HTML file")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_report)
     return parser
 
 
