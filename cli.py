@@ -94,6 +94,70 @@ def cmd_merge(args: argparse.Namespace) -> None:
     print(f"wrote {assemble([Path(s) for s in args.stores], Path(args.out), probe_set)}")
 
 
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from analysis.alignment import run_analysis
+    from storage.assemble import open_activations
+
+    ds = open_activations(Path(args.store), chunks={"layer": 1})
+    edge = open_activations(Path(args.edge_store), chunks=None) if args.edge_store else None
+    res = run_analysis(ds, args.out, ref=args.ref, tau=args.tau, k=args.k, n_boot=args.n_boot,
+                       seed=args.seed, edge_ds=edge, baseline=args.baseline, n_perm=args.n_perm)
+    print(f"wrote {args.out}: {', '.join(sorted(p.name for p in Path(args.out).iterdir()))}")
+    print(_headline(res))
+
+
+def _headline(res) -> str:
+    """Per (variant, lang): peak cosine with CI, peak layer, commitment layer."""
+    rows = [f"{'variant':<10} {'lang':<5} {'peak cos [95% CI]':<24} {'peak layer':>10} "
+            f"{'margin':>7} {'commit':>7}"]
+    for v in res.variant.values:
+        for g in res.lang.values:
+            r = res.sel(variant=v, lang=g)
+            lo, hi = r["peak_cos_ci"].values
+            commit = float(r["commit_layer"])
+            rows.append(f"{v:<10} {g:<5} {float(r['peak_cos']):.3f} [{lo:.3f}, {hi:.3f}]"
+                        f"{'':<4} {float(r['peak_layer']):>10.0f} {float(r['peak_margin']):>7.3f} "
+                        f"{'never' if commit != commit else f'{commit:.0f}':>7}")
+    return "\n".join(rows)
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from analysis.regress import regress
+
+    table, failed = regress(args.old, args.new, langs=args.langs.split(",") if args.langs else None,
+                            tol=args.tol, tol_layers=args.tol_layers)
+    print(table.to_string(index=False))
+    print("REGRESSION: significant degradation" if failed else "ok: no significant degradation")
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """The main job: capture -> analyze -> figures -> report, for one model."""
+    from analysis.alignment import run_analysis
+    from figures import render_all
+    from figures.report import build_report
+    from storage.assemble import open_activations
+    from storage.cache import CacheRequest, run_cache
+
+    root = Path(args.out)
+    stores = {}
+    for probes_name in ["edge_cases+en", *args.probes.split(",")]:
+        req = CacheRequest(models=(args.model,), probes=probes_name, out=root / "stores" / probes_name,
+                           limit=args.limit, batch_size=args.batch_size, device=args.device)
+        print(f"== cache {probes_name} on {args.model}", flush=True)
+        stores[probes_name] = run_cache(req, log=lambda msg: print(msg, flush=True))
+    edge = open_activations(stores.pop("edge_cases+en"), chunks=None)
+    for probes_name, store in stores.items():
+        out = root / "results" / probes_name
+        print(f"== analyze {probes_name} -> {out}", flush=True)
+        res = run_analysis(open_activations(store, chunks={"layer": 1}), out, n_boot=args.n_boot,
+                           edge_ds=edge if probes_name == "concepts" else None)
+        print(_headline(res))
+        figs = render_all(out, out / "figures")
+        report = build_report(out, out / "report.html")
+        print(f"{len(figs)} figures in {out / 'figures'}; report {report}", flush=True)
+
+
 def _print_decision(d, as_json: bool, prefix: str = "") -> None:
     import json
 
@@ -196,6 +260,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-dtype", default="float16", choices=["float16", "float32"])
     p.add_argument("--shard", default="0/1", help="i/n: capture every n-th stimulus from i")
     p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("analyze", help="alignment, commitment, statistics, failure cases")
+    p.add_argument("--store", required=True, help="activation store dir or .nc file")
+    p.add_argument("--edge-store", default=None, help="store of edge_cases+en (failure cases)")
+    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--ref", default="en", help="reference language")
+    p.add_argument("--tau", type=float, default=0.85, help="commitment threshold")
+    p.add_argument("--k", type=int, default=3, help="consecutive layers for commitment")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-perm", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", default="base", help="variant the others are tested against")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("regress", help="exit 1 when NEW results degrade significantly vs OLD")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--langs", default=None, help="comma-separated languages (default: all)")
+    p.add_argument("--tol", type=float, default=0.02, help="smallest cosine/margin drop that counts")
+    p.add_argument("--tol-layers", type=float, default=1.0, help="smallest commitment delay that counts")
+    p.set_defaults(func=cmd_regress)
+    p = sub.add_parser("run", help="main job: cache -> analyze -> figures -> report")
+    p.add_argument("--model", default="gemma-3-270m")
+    p.add_argument("--device", default=None)
+    p.add_argument("--probes", default="concepts,medical,udhr")
+    p.add_argument("--out", default="runs/gemma-3-270m")
+    p.add_argument("--limit", type=int, default=None, help="first N units per set (smoke runs)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("merge", help="assemble shard stores into one dataset")
     p.add_argument("stores", nargs="+")
     p.add_argument("--out", required=True, help="output .nc file")
@@ -240,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except ToolkitError as exc:
         if args.debug:
             raise
@@ -250,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; finished work is kept, re-run the same command to resume",
               file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
