@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="main job: cache -> analyze -> figures -> report")
     p.add_argument("--model", default="gemma-3-270m")
     p.add_argument("--device", default=None)
-    p.add_argument("--probes", default="concepts,medical,udhr")
+    p.add_argument("--probes", default="concepts,medical",
+                   help="comma-separated probe sets (udhr is long: ~200k tokens)")
     p.add_argument("--out", default="runs/gemma-3-270m")
     p.add_argument("--limit", type=int, default=None, help="first N units per set (smoke runs)")
     p.add_argument("--batch-size", type=int, default=16)
