@@ -16,23 +16,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from analysis.compat import decode_attr
 from errors import StorageError
 
 __all__ = ["Results", "decode_attr"]
-
-
-def decode_attr(v: Any) -> Any:
-    """netCDF attrs back to Python: numpy scalars -> items, JSON strings (dicts, lists) -> objects."""
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, str) and v[:1] in "{[":
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v
 
 
 class Results:
