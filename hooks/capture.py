@@ -76,19 +76,18 @@ def content_mask(input_ids: Int[torch.Tensor, "batch pos"],
     return mask
 
 
-_FILLER_CACHE: dict[int, set[int]] = {}
+_FILLER_CACHE: dict[int, tuple[set[int], set[int]]] = {}  # id(tokenizer) -> (checked, filler)
 
 
 def _filler_ids(tokenizer, input_ids: torch.Tensor) -> torch.Tensor:
     """Ids (among those in ``input_ids``) whose token string is punctuation/whitespace only."""
-    known = _FILLER_CACHE.setdefault(id(tokenizer), set())
-    checked = _FILLER_CACHE.setdefault(-id(tokenizer), set())
-    new = set(input_ids.unique().tolist()) - checked
-    for tid, piece in zip(new, tokenizer.convert_ids_to_tokens(list(new))):
+    checked, filler = _FILLER_CACHE.setdefault(id(tokenizer), (set(), set()))
+    new = sorted(set(input_ids.unique().tolist()) - checked)
+    for tid, piece in zip(new, tokenizer.convert_ids_to_tokens(new)):
         if piece is not None and _is_filler(tokenizer.convert_tokens_to_string([piece])):
-            known.add(tid)
-    checked |= new
-    return torch.tensor(sorted(known) or [-1], device=input_ids.device)
+            filler.add(tid)
+    checked.update(new)
+    return torch.tensor(sorted(filler) or [-1], device=input_ids.device)
 
 
 def _pool(x: Float[torch.Tensor, "batch pos d"], mask: Bool[torch.Tensor, "batch pos"],
