@@ -16,6 +16,7 @@ shared by every language, so all languages see the same resampled units (paired)
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -72,7 +73,10 @@ def bootstrap_counts(n_units: int, n_boot: int, seed: int = 0) -> np.ndarray:
 
 def _ci(samples: np.ndarray, level: float, axis=0):
     a = (1 - level) / 2
-    return np.nanquantile(samples, a, axis=axis), np.nanquantile(samples, 1 - a, axis=axis)
+    with warnings.catch_warnings():  # all-NaN slices (e.g. a constant series) give NaN bounds
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (np.nanquantile(samples, a, axis=axis),
+                np.nanquantile(samples, 1 - a, axis=axis))
 
 
 def degradation(nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000,
@@ -141,7 +145,7 @@ def correlate(x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95
     n = len(x)
     keys = ("pearson_r", "pearson_lo", "pearson_hi", "pearson_p",
             "spearman_rho", "spearman_lo", "spearman_hi", "spearman_p")
-    if n < 4:
+    if n < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:  # undefined for constant series
         return {"n": n, **dict.fromkeys(keys, np.nan)}
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, n, size=(n_boot, n))
@@ -207,3 +211,43 @@ def language_effect(values, n_perm: int = 1000, seed: int = 0) -> dict[str, np.n
         exceed += eta2(pv, pm) >= obs
     p = (exceed + 1) / (n_perm + 1)
     return {"eta2": obs, "p": p, "q": bh_qvalues(p)}
+
+
+# ----------------------------------------------------------------------------- predictors
+def cosine(a, b, axis: int = -1) -> np.ndarray:
+    """Cosine similarity along ``axis`` (NaN where either vector is zero or missing)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis) / np.sqrt((a * a).sum(axis) * (b * b).sum(axis))
+
+
+def column_error_energy(w: torch.Tensor, w_q: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per input column j: ``||dW[:, j]||^2`` and ``||W[:, j]||^2`` (for predicted error)."""
+    d = (w_q.double() - w.double()).pow(2).sum(0)
+    return d.numpy(), w.double().pow(2).sum(0).numpy()
+
+
+def predicted_error(act_energy: np.ndarray, err_cols: np.ndarray, ref_cols: np.ndarray) -> np.ndarray:
+    """Relative output error expected from weight error alone, per language.
+
+    ``E||dW x||^2 / E||W x||^2 ~= sum_j E[x_j^2] ||dW_j||^2 / sum_j E[x_j^2] ||W_j||^2``
+    (cross-column terms ignored): ``act_energy`` is ``(lang, in)``, columns ``(in,)``.
+    """
+    return (act_energy @ err_cols) / np.maximum(act_energy @ ref_cols, 1e-300)
+
+
+def outlier_columns(w: torch.Tensor, top_percent: float = 0.1) -> np.ndarray:
+    """Boolean ``(in,)``: input columns holding any of the top ``top_percent`` % |w|."""
+    k = max(1, math.ceil(w.numel() * top_percent / 100))
+    idx = w.abs().flatten().topk(k).indices % w.shape[1]
+    cols = np.zeros(w.shape[1], bool)
+    cols[idx.numpy()] = True
+    return cols
+
+
+def top_fraction_mask(values, fraction: float = 0.2, axis: int = -1) -> np.ndarray:
+    """True for the top ``fraction`` (ceil) entries along ``axis`` (e.g. critical layers)."""
+    v = np.moveaxis(np.asarray(values, float), axis, -1)
+    k = max(1, math.ceil(v.shape[-1] * fraction))
+    thresh = -np.sort(-v, axis=-1)[..., k - 1:k]
+    return np.moveaxis(v >= thresh, -1, axis)
