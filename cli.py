@@ -75,7 +75,8 @@ def cmd_quant(args: argparse.Namespace) -> None:
 
     resolve(args.model)  # fail fast on a bad name or quantization spec
     common = dict(model_name=args.model, out=Path(args.out), device=args.device)
-    data = dict(probe_set=args.probes, langs=args.langs, units=args.units)
+    data = dict(probe_set=getattr(args, "probes", "udhr"), langs=getattr(args, "langs", None),
+                units=getattr(args, "units", None))
     if args.quant_command == "weights":
         qp.run_weights(**common)
     elif args.quant_command == "evaluate":
