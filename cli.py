@@ -91,6 +91,31 @@ def cmd_quant(args: argparse.Namespace) -> None:
         print(md.read_text())
 
 
+def cmd_cache(args: argparse.Namespace) -> None:
+    from storage.cache import CacheRequest, parse_shard, run_cache
+
+    req = CacheRequest(models=tuple((args.models or args.model).split(",")), probes=args.probes, out=Path(args.out),
+                       langs=tuple(args.langs.split(",")) if args.langs else None,
+                       limit=args.limit, pooling=args.pooling, sites=tuple(args.sites.split(",")),
+                       batch_size=args.batch_size, dtype=args.store_dtype, device=args.device,
+                       model_dtype=args.dtype, processing=args.processing,
+                       shard=parse_shard(args.shard))
+    path = run_cache(req, log=lambda msg: print(msg, flush=True))
+    if path:
+        print(f"wrote {path}")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    import probes
+    from storage.assemble import assemble, merged_manifest
+
+    manifest = merged_manifest([Path(s) for s in args.stores])
+    probe_set = probes.load_probe_set(manifest["method"]["probe_set"])
+    if probe_set.sha256 != manifest["method"]["probe_set_sha256"]:
+        probe_set = None  # the committed set changed since capture: keep first-seen order
+    print(f"wrote {assemble([Path(s) for s in args.stores], Path(args.out), probe_set)}")
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
@@ -107,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="boot a model and print a short capture summary")
     add_model_options(p)
     p.set_defaults(func=cmd_quickstart)
+    p = sub.add_parser("cache", help="capture pooled activations into a resumable store")
+    add_model_options(p)
+    p.add_argument("--models", default=None,
+                   help="comma-separated variants to capture (default: --model)")
+    p.add_argument("--probes", default="concepts", help="probe set name or file")
+    p.add_argument("--out", required=True, help="store directory (re-run to resume)")
+    p.add_argument("--langs", default=None, help="comma-separated language codes (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="first N units only")
+    p.add_argument("--pooling", default="mean", choices=["mean", "last"])
+    p.add_argument("--sites", default="resid", help="resid[,attn_out][,mlp_out]")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--store-dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument("--shard", default="0/1", help="i/n: capture every n-th stimulus from i")
+    p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("merge", help="assemble shard stores into one dataset")
+    p.add_argument("stores", nargs="+")
+    p.add_argument("--out", required=True, help="output .nc file")
+    p.set_defaults(func=cmd_merge)
     p = sub.add_parser("probes", help="stimulus sets: list, validate, rebuild")
     psub = p.add_subparsers(dest="probes_command", required=True)
     psub.add_parser("list", help="sets, counts per language, verified share")
