@@ -8,21 +8,22 @@
   layer contribution, and per-language activation statistics at the inputs of the
   quantized matmuls (channel energy, LLM.int8 ``|x| >= 6`` outliers, kurtosis).
 
-Pooling: mean over content tokens = real tokens minus BOS minus trailing tokens that are
-only punctuation/whitespace (DESIGN.md). TODO(capture): switch pooling to ``hooks.capture``
-once it lands on main; the numbers are defined the same way.
+Pooling: mean over content tokens as defined by the capture engine
+(``hooks.capture.content_mask``: real tokens minus BOS/special minus trailing
+punctuation/whitespace). ``hooks.capture.pool_batch`` itself stops before the LM head, and
+bits per byte needs the logits, so the pass here is one full forward that pools the same way.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import numpy as np
 import torch
 import xarray as xr
 
 from analysis.quantization import weight_stats
+from hooks.capture import content_mask
 from hooks.models import HookedModel
 from hooks.quantize import LINEAR_KINDS, linear_weights
 
@@ -99,27 +100,6 @@ def super_weights(model: HookedModel, text: str = "The capital of France is Pari
 
 
 # ----------------------------------------------------------------------------- forward pass
-def _is_punct_or_space(piece: str) -> bool:
-    s = piece.strip()
-    return all(unicodedata.category(c)[0] in "PZS" for c in s) if s else True
-
-
-def content_mask(tokenizer, ids: list[int]) -> list[bool]:
-    """True for content tokens: not BOS/special, not trailing punctuation/whitespace."""
-    special = set(tokenizer.all_special_ids)
-    keep = [i not in special for i in ids]
-    for pos in range(len(ids) - 1, -1, -1):  # strip trailing punctuation-only tokens
-        if not keep[pos]:
-            continue
-        if _is_punct_or_space(tokenizer.decode([ids[pos]])):
-            keep[pos] = False
-        else:
-            break
-    if not any(keep):  # a text of punctuation only: fall back to every non-special token
-        keep = [i not in special for i in ids]
-    return keep
-
-
 def _batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
     """Indices grouped so that (batch size x longest length) <= max_tokens, longest first."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -225,11 +205,10 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
             T = max(len(enc[i]) for i in batch)
             ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
             real = torch.zeros(len(batch), T, dtype=torch.bool)
-            content = torch.zeros(len(batch), T, dtype=torch.bool)
             for b, i in enumerate(batch):
                 ids[b, :len(enc[i])] = torch.tensor(enc[i])
                 real[b, :len(enc[i])] = True
-                content[b, :len(enc[i])] = torch.tensor(content_mask(tok, enc[i]))
+            content = content_mask(ids, real.long(), tok)  # the capture engine's definition
             if detail:
                 lang_idx = torch.tensor([cells[i][0] for i in batch])
                 nonbos = real.clone()

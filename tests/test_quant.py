@@ -266,3 +266,18 @@ def test_gemma_int8_is_nearly_lossless_int3_is_not(gemma):
     b0 = float(base.nll.sum() / base.n_bytes.sum())
     assert abs(bpb["int8-pc"] / b0 - 1) < 0.02
     assert bpb["int3-pc"] / b0 - 1 > 0.05
+
+
+def test_pooled_matches_capture_engine(tiny_cohere2):
+    """The scoring pass pools exactly like hooks.capture (same content tokens, same layers)."""
+    import probes
+    from hooks.capture import pool_batch
+    from hooks.quant_measure import score_texts
+
+    ps = probes.load_probe_set("udhr").select(langs=["en", "hi"], limit=2)
+    ds = score_texts(tiny_cohere2, ps)
+    for s in ps.stimuli:
+        ref = pool_batch(tiny_cohere2, [s.text])
+        ours = ds.pooled.sel(lang=s.lang, unit=s.unit).values
+        assert np.allclose(ours, ref.acts["resid"][0], atol=1e-4, rtol=1e-4)
+        assert int(ds.n_content.sel(lang=s.lang, unit=s.unit)) == int(ref.n_content[0])
