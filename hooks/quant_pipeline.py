@@ -385,4 +385,12 @@ def run_heads(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_s
                      f"{int(s.specific.sum())} ({float(s.specific.mean()):.1%}) | "
                      f"{float(s.eta2.median()):.3f} | "
                      + " ".join(f"{b}:{int(n)}" for b, n in enumerate(blocks) if n) + " |")
+    lines += ["", "Share of heads called language-specific as a function of the effect-size cut "
+              "(significant and eta2 >= t):", "", "| metric | " + " | ".join(
+                  f"t={t}" for t in (0.3, 0.5, 0.7, 0.8, 0.9)) + " |", "|---|" + "---|" * 5]
+    for m in metrics:
+        s = ds.sel(metric=m)
+        lines.append(f"| {m} | " + " | ".join(
+            f"{float((s.significant & (s.eta2 >= t)).mean()):.1%}" for t in (0.3, 0.5, 0.7, 0.8, 0.9))
+            + " |")
     return _write(ds, Path(out) / "heads.nc", "\n".join(lines) + "\n", log) and ds
