@@ -87,7 +87,9 @@ def degradation(nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000,
     of UTF-8 bytes; missing cells NaN (they count as zero in every resample). ``low`` and
     ``high`` are boolean masks over languages. Per language, bpb = sum NLL / sum bytes over
     its units; relative degradation = bpb_q / bpb_base - 1. The disparity ratio is the mean
-    relative degradation of ``low`` languages over that of ``high`` languages. CIs: paired
+    relative degradation of ``low`` languages over that of ``high`` languages (and
+    ``disparity_ratio_abs`` the same for the absolute increase in bits per byte,
+    ``abs_degradation``). CIs: paired
     percentile bootstrap over units (the same resampled units for every language).
     """
     nb, nq, by = (np.nan_to_num(np.asarray(a, dtype=float)) for a in (nll_base, nll_quant, n_bytes))
@@ -101,9 +103,12 @@ def degradation(nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000,
         rel = bpb_q / bpb_b - 1.0
         ratio = np.nanmean(rel[:, low], 1) / np.nanmean(rel[:, high], 1)
         diff = np.nanmean(rel[:, low], 1) - np.nanmean(rel[:, high], 1)
+        absd = bpb_q - bpb_b
+        abs_ratio = np.nanmean(absd[:, low], 1) / np.nanmean(absd[:, high], 1)
     out = {}
     for key, arr in (("bpb_base", bpb_b), ("bpb_quant", bpb_q), ("rel_degradation", rel),
-                     ("disparity_ratio", ratio), ("disparity_diff", diff)):
+                     ("disparity_ratio", ratio), ("disparity_diff", diff),
+                     ("abs_degradation", absd), ("disparity_ratio_abs", abs_ratio)):
         lo, hi = _ci(arr[1:], level)
         out[key], out[key + "_lo"], out[key + "_hi"] = arr[0], lo, hi
     return out

@@ -155,6 +155,7 @@ def _predictors(model_name: str, base: xr.Dataset, configs: list[str], device=No
     tpb = np.nansum(ntok, 1) / np.nansum(nby, 1)
     preds = {"fertility_tokens_per_byte": tpb / tpb[en],
              "fertility_tokens_per_unit": np.nanmean(ntok / ntok[en], 1),
+             "bpb_base": np.nansum(base.nll.values, 1) / np.log(2) / np.nansum(nby, 1),
              "act_outlier_rate": base.act_outlier_rate.mean(("unit", "site", "block")).values,
              "act_kurtosis": base.act_kurtosis.mean(("unit", "site", "block")).values}
     model = load_model(model_name, device=device)
@@ -266,13 +267,14 @@ def evaluate_summary(ds: xr.Dataset) -> str:
              "", f"{ds.sizes['lang']} languages ({(res == 'low').sum()} low, "
              f"{(res == 'medium').sum()} medium, {(res == 'high').sum()} high resource), "
              f"{n_units} units each; 95% bootstrap CIs over units.", "",
-             "| variant | disparity ratio (low/high) | low - high | mean rel. degradation | "
-             "min drift cosine (layer) |", "|---|---|---|---|---|"]
+             "| variant | disparity ratio (low/high) | low - high | ratio of absolute bpb increase | "
+             "mean rel. degradation | min drift cosine (layer) |", "|---|---|---|---|---|---|"]
     for v in ds.variant.values:
         s = ds.sel(variant=v)
         cos = s.drift_cosine.mean("lang")
         lines.append(f"| {v} | {_fmt(s.disparity_ratio, s.disparity_ratio_lo, s.disparity_ratio_hi, digits=2)}"
                      f" | {_fmt(s.disparity_diff, s.disparity_diff_lo, s.disparity_diff_hi, pct=True)}"
+                     f" | {_fmt(s.disparity_ratio_abs, s.disparity_ratio_abs_lo, s.disparity_ratio_abs_hi, digits=2)}"
                      f" | {_fmt(float(s.rel_degradation.mean()), pct=True)} | "
                      f"{float(cos.min()):.4f} ({int(np.argmin(cos.values))}) |")
     lines += ["", "Per language (bits per byte, relative degradation per variant):", "",

@@ -281,3 +281,15 @@ def test_pooled_matches_capture_engine(tiny_cohere2):
         ours = ds.pooled.sel(lang=s.lang, unit=s.unit).values
         assert np.allclose(ours, ref.acts["resid"][0], atol=1e-4, rtol=1e-4)
         assert int(ds.n_content.sel(lang=s.lang, unit=s.unit)) == int(ref.n_content[0])
+
+
+def test_absolute_degradation_and_its_ratio():
+    nb = np.full((2, 10), 100.0)
+    by = np.full((2, 10), 80.0)
+    nq = nb * np.array([[1.5], [1.25]])  # low language: +50%, high: +25%
+    out = degradation(nb, nq, by, np.array([True, False]), np.array([False, True]), n_boot=50)
+    bpb = 100 / math.log(2) / 80
+    assert np.allclose(out["abs_degradation"], [0.5 * bpb, 0.25 * bpb])
+    assert math.isclose(float(out["disparity_ratio"]), 2.0)
+    assert math.isclose(float(out["disparity_ratio_abs"]), 2.0)
+    assert math.isclose(float(out["disparity_ratio_lo"]), 2.0)  # no unit variance at all
