@@ -277,6 +277,25 @@ def evaluate_summary(ds: xr.Dataset) -> str:
                      f" | {_fmt(s.disparity_ratio_abs, s.disparity_ratio_abs_lo, s.disparity_ratio_abs_hi, digits=2)}"
                      f" | {_fmt(float(s.rel_degradation.mean()), pct=True)} | "
                      f"{float(cos.min()):.4f} ({int(np.argmin(cos.values))}) |")
+    fams = {}
+    for v in ds.variant.values:
+        s = ds.sel(variant=v)
+        fams.setdefault((int(s.bits), int(s.group)), []).append(v)
+    for (bits, group), vs in fams.items():
+        if len(vs) < 2:
+            continue
+        vs = sorted(vs, key=lambda v: float(ds.keep_percent.sel(variant=v)))
+        lines += ["", f"Intervention curve (EXP-039), int{bits} {'per-channel' if not group else f'g{group}'}"
+                  ": outliers kept in full precision", "",
+                  "| keep % | disparity ratio | low - high | mean rel. degradation | low mean | high mean |",
+                  "|---|---|---|---|---|---|"]
+        for v in vs:
+            s = ds.sel(variant=v)
+            rel = s.rel_degradation
+            lines.append(f"| {float(s.keep_percent):g} | {_fmt(s.disparity_ratio, s.disparity_ratio_lo, s.disparity_ratio_hi, digits=2)}"
+                         f" | {_fmt(s.disparity_diff, s.disparity_diff_lo, s.disparity_diff_hi, pct=True)}"
+                         f" | {_fmt(float(rel.mean()), pct=True)} | {_fmt(float(rel.where(ds.resource == 'low').mean()), pct=True)}"
+                         f" | {_fmt(float(rel.where(ds.resource == 'high').mean()), pct=True)} |")
     lines += ["", "Per language (bits per byte, relative degradation per variant):", "",
               "| lang | resource | bpb fp | " + " | ".join(map(str, ds.variant.values)) + " |",
               "|---|---|---|" + "---|" * ds.sizes["variant"]]
