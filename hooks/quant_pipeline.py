@@ -137,7 +137,8 @@ def run_weights(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, devic
               f"{float(sw.weight[top]):.4f} (z = {float(sw.weight_z[top]):.1f}); input spike "
               f"{float(sw.in_max[top]):.1f} vs median over layers {float(sw.in_max.median()):.1f}; "
               f"output {float(sw.out_max[top]):.1f}.", ""]
-    return _write(ds, Path(out) / "weights.nc", "\n".join(lines), log) and ds
+    _write(ds, Path(out) / "weights.nc", "\n".join(lines), log)
+    return ds
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -257,7 +258,8 @@ def run_evaluate(model_name: str = "gemma-3-270m", configs=("int8-pc", "int4-g12
                                   ci="95% percentile bootstrap over units (paired); "
                                      "correlations: bootstrap over languages",
                                   base_model=model_name))
-    return _write(ds, Path(out) / "evaluate.nc", evaluate_summary(ds), log) and ds
+    _write(ds, Path(out) / "evaluate.nc", evaluate_summary(ds), log)
+    return ds
 
 
 def evaluate_summary(ds: xr.Dataset) -> str:
@@ -371,7 +373,8 @@ def run_sinks(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_s
     by_res = ds.sink.mean(("block", "head")).groupby("resource").mean()
     lines += ["", "Mean sink mass by resource level: " + ", ".join(
         f"{r} {float(v):.3f}" for r, v in zip(by_res.resource.values, by_res.values)), ""]
-    return _write(ds, Path(out) / "sinks.nc", "\n".join(lines), log) and ds
+    _write(ds, Path(out) / "sinks.nc", "\n".join(lines), log)
+    return ds
 
 
 def run_heads(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_set: str = "udhr",
@@ -414,4 +417,5 @@ def run_heads(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_s
         lines.append(f"| {m} | " + " | ".join(
             f"{float((s.significant & (s.eta2 >= t)).mean()):.1%}" for t in (0.3, 0.5, 0.7, 0.8, 0.9))
             + " |")
-    return _write(ds, Path(out) / "heads.nc", "\n".join(lines) + "\n", log) and ds
+    _write(ds, Path(out) / "heads.nc", "\n".join(lines) + "\n", log)
+    return ds
