@@ -293,3 +293,33 @@ def test_absolute_degradation_and_its_ratio():
     assert math.isclose(float(out["disparity_ratio"]), 2.0)
     assert math.isclose(float(out["disparity_ratio_abs"]), 2.0)
     assert math.isclose(float(out["disparity_ratio_lo"]), 2.0)  # no unit variance at all
+
+
+def test_cli_quant_pipeline_on_tiny_model(tmp_path, capsys):
+    """weights / evaluate / sinks / heads write labelled netCDF with CIs and provenance."""
+    import xarray as xr
+
+    import cli
+
+    common = ["--model", "tiny-gemma3", "--out", str(tmp_path)]
+    data = ["--langs", "en", "fr", "sw", "am", "--units", "3", "--n-perm", "50"]
+    assert cli.main(["quant", "weights", *common]) == 0
+    assert cli.main(["quant", "evaluate", *common, *data, "--n-boot", "50",
+                     "--configs", "int8-pc", "int3-pc", "int3-pc-keep1"]) == 0
+    assert cli.main(["quant", "sinks", *common, *data, "--n-boot", "50"]) == 0
+    assert cli.main(["quant", "heads", *common, *data]) == 0
+    assert "Intervention curve" in capsys.readouterr().out
+    ev = xr.load_dataset(tmp_path / "evaluate.nc")
+    assert list(ev.variant.values) == ["int8-pc", "int3-pc", "int3-pc-keep1"]
+    assert list(ev.keep_percent.values) == [0, 0, 1] and list(ev.bits.values) == [8, 3, 3]
+    for v in ("rel_degradation", "disparity_ratio", "drift_cosine", "bpb_base"):
+        assert {v, f"{v}_lo", f"{v}_hi"} <= set(ev.data_vars)
+    assert ev.attrs["probe_set_sha256"] and ev.attrs["weights_sha256"]
+    assert len(set(ev.variant_weights_sha256.values)) == 3
+    assert (ev.drift_cosine.sel(layer=0) > 0.9999).all()  # embeddings are not quantized
+    assert set(ev.resource.values) == {"high", "low"}
+    for name in ("weights", "sinks", "heads"):
+        ds = xr.load_dataset(tmp_path / f"{name}.nc")
+        assert ds.attrs["model_id"] == "tiny-gemma3"
+        assert (tmp_path / f"summary_{name}.md").exists()
+    assert cli.main(["quant", "evaluate", *common, "--configs", "int4-zz"]) == 2
