@@ -1,1 +1,12 @@
-"""Vectorized xarray analyses: alignment, commitment, statistics, taxonomy, diffing, quantization."""
+"""Vectorized xarray analyses: alignment, commitment, statistics, taxonomy, diffing, quantization.
+
+Kept import-light on purpose (the router imports ``analysis.taxonomy``): import submodules
+directly. Public entry points:
+
+- ``analysis.alignment.run_analysis(ds, out_dir, ref="en", tau=0.85, k=3, n_boot=1000, seed=0)``
+  (importing ``analysis.alignment`` also registers the ``ds.alignment`` accessor)
+- ``analysis.regress.regress(old_dir, new_dir, langs=None, tol=0.02)``
+- ``analysis.cka`` (linear / debiased CKA), ``analysis.taxonomy`` (text detectors),
+  ``analysis.failures.failure_cases``, ``analysis.stats``, ``analysis.commitment``.
+No module here imports torch.
+"""

@@ -1,0 +1,190 @@
+"""Stage 1: the only pass over the ``d`` axis. Per-unit and per-cell metrics from ``resid``.
+
+For every (variant, layer) the block kernel builds, in one batched matmul, the cosine matrix
+between the reference language's units and every language's units::
+
+    S[..., lang, i, j] = cos(ref unit i, lang unit j)       Float[..., lang, unit_ref, unit]
+
+The diagonal is the matched similarity, the off-diagonals (restricted to units present in both
+languages) are the mismatched-concept null, row/column maxima give retrieval. Gram matrices
+give CKA. Everything returned is small (no ``d`` axis), so stage 2 (bootstrap, commitment,
+tests) only ever resamples ``Float[..., unit]`` arrays.
+
+``unit_metrics(ds)`` wraps the kernel with ``xr.apply_ufunc(dask="parallelized")``; with a
+dask-backed dataset chunked over ``layer`` (and/or ``variant``) it runs lazily, one block in
+memory at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .cka import cka_from_grams, gram_linear
+from .stats import nanquantile_sorted
+
+__all__ = ["unit_dim_of", "block_metrics", "unit_metrics", "derangements", "UNIT_VARS", "CELL_VARS"]
+
+#: outputs of the kernel with a unit axis: Float[..., lang, unit]
+UNIT_VARS = ("cos", "cos_centred", "null_mean_u", "null_std_u", "null_q95_u", "retr_fwd_u", "retr_bwd_u")
+#: outputs per (…, lang) cell
+CELL_VARS = ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased")
+
+_CORE = ("variant", "lang", "layer", "d")
+
+
+def unit_dim_of(ds: xr.Dataset | xr.DataArray) -> str:
+    """The unit dimension (``concept`` or ``item``) of an activation dataset."""
+    dims = [d for d in (ds["resid"].dims if isinstance(ds, xr.Dataset) else ds.dims) if d not in _CORE]
+    if len(dims) != 1:
+        from errors import StorageError  # noqa: PLC0415
+
+        raise StorageError(f"expected dims (variant, lang, concept|item, layer, d); got extra dims {dims}")
+    return dims[0]
+
+
+def derangements(n_units: int, n_perm: int, seed: int) -> np.ndarray:
+    """Int[n_perm, n_units]: random derangements (no unit keeps its partner), seeded.
+
+    pi(sigma[t]) = sigma[(t + s) mod n] with random sigma and shift s in [1, n).
+    """
+    rng = np.random.default_rng(seed)
+    if n_units < 2:
+        return np.zeros((n_perm, n_units), dtype=np.int64)
+    sigma = np.argsort(rng.random((n_perm, n_units)), axis=1)
+    shift = rng.integers(1, n_units, size=(n_perm, 1))
+    perm = np.empty_like(sigma)
+    np.put_along_axis(perm, sigma, np.take_along_axis(sigma, (np.arange(n_units)[None] + shift) % n_units, 1), 1)
+    return perm
+
+
+def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Kernel on one block ``x: Float[..., lang, unit, d]`` (leading axes e.g. (variant, layer)).
+
+    Returns, in order, UNIT_VARS as Float32[..., lang, unit] then CELL_VARS as Float32[..., lang]:
+
+    - ``cos``: cos(ref_i, lang_i) (NaN unless unit i present in both)
+    - ``cos_centred``: same after subtracting each language's mean vector over its units
+    - ``null_mean_u/null_std_u/null_q95_u``: mismatched similarities of unit i, i.e. row i and
+      column i of S without the diagonal (ref_i vs lang_j and ref_j vs lang_i, j != i)
+    - ``retr_fwd_u``: 1 if S[i,i] > max_{j!=i} S[i,j] (ref -> lang retrieval), ``retr_bwd_u``:
+      1 if S[i,i] > max_{j!=i} S[j,i] (lang -> ref); MEXA = both
+    - ``null_mean/null_std``: over all mismatched pairs of the cell
+    - ``null_q95_mean``: q-quantile of the *mean over units* of mismatched similarities under
+      random derangements ``perms: Int[P, unit]`` (the null of the mean-cosine curve)
+    - ``cka``/``cka_debiased``: linear CKA between ref and lang concept matrices (joint units)
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n_units = x.shape[-2]
+    valid = ~np.isnan(x).any(-1)  # (..., G, U)
+    x = np.where(valid[..., None], x, np.float32(0))
+    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
+    valid &= norm > 0
+    xn = x / np.where(norm > 0, norm, 1)[..., None]
+
+    # cosine matrices S: (..., G, U_ref, U)
+    r = xn[..., ref_idx:ref_idx + 1, :, :]
+    S = r @ np.swapaxes(xn, -1, -2)
+    del xn
+    rvalid = valid[..., ref_idx:ref_idx + 1, :]
+    joint = valid & rvalid  # (..., G, U)
+    eye = np.eye(n_units, dtype=bool)
+    pair = joint[..., :, None] & joint[..., None, :] & ~eye  # mismatched pairs within joint units
+
+    diag = np.diagonal(S, axis1=-2, axis2=-1)
+    cos = np.where(joint, diag, np.nan)
+
+    S0 = np.where(pair, S, 0.0).astype(np.float64)
+    nj = joint.sum(-1)  # (..., G)
+    cnt_u = np.where(joint, 2.0 * (nj[..., None] - 1), 0.0)
+    s1 = S0.sum(-1) + S0.sum(-2)
+    s2 = (S0 * S0).sum(-1) + (S0 * S0).sum(-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        null_mean_u = np.where(cnt_u > 0, s1 / cnt_u, np.nan)
+        null_var_u = (s2 - cnt_u * null_mean_u ** 2) / (cnt_u - 1)
+    null_std_u = np.sqrt(np.maximum(np.where(cnt_u > 1, null_var_u, np.nan), 0))
+    Snan = np.where(pair, S, np.nan)
+    rowcol = np.concatenate([Snan, np.swapaxes(Snan, -1, -2)], axis=-1)  # (..., G, U, 2U)
+    null_q95_u = np.where(joint, nanquantile_sorted(rowcol, q, axis=-1), np.nan)
+    del rowcol
+
+    Sm = np.where(pair, S, -np.inf)
+    retr_fwd_u = np.where(joint, (diag > Sm.max(-1)).astype(np.float32), np.nan)
+    retr_bwd_u = np.where(joint, (diag > Sm.max(-2)).astype(np.float32), np.nan)
+    del Sm
+
+    cnt = (nj * (nj - 1)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        null_mean = np.where(cnt > 0, S0.sum((-1, -2)) / cnt, np.nan)
+        null_std = np.sqrt(np.maximum((S0 ** 2).sum((-1, -2)) - cnt * null_mean ** 2, 0) / (cnt - 1))
+    null_std = np.where(cnt > 1, null_std, np.nan)
+
+    # null of the mean over units: mean_i S[i, pi(i)] for derangements pi (missing pairs skipped)
+    rows = np.arange(n_units)[None, :]
+    g = S[..., rows, perms]  # (..., G, P, U)
+    gv = joint[..., None, :] & np.take_along_axis(
+        np.broadcast_to(joint[..., None, :], joint.shape[:-1] + perms.shape), np.broadcast_to(perms, joint.shape[:-1] + perms.shape), -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        perm_means = np.where(gv, g, 0).sum(-1) / gv.sum(-1)
+    null_q95_mean = nanquantile_sorted(perm_means, q, axis=-1)
+    del g, gv, S, S0, Snan
+
+    # language-centred cosine (centre on each language's own units)
+    nv = np.maximum(valid.sum(-1), 1)[..., None, None]
+    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
+    xc = np.where(valid[..., None], x - mu, 0)
+    del x
+    ncn = np.sqrt(np.einsum("...d,...d->...", xc, xc))
+    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx:ref_idx + 1, :, :], xc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_centred = cos_centred / (ncn[..., ref_idx:ref_idx + 1, :] * ncn)
+    cos_centred = np.where(joint, cos_centred, np.nan)
+
+    # CKA ref vs lang over joint units (grams of already-centred features)
+    grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
+    del xc
+    kr = grams[..., ref_idx:ref_idx + 1, :, :]
+    cka = cka_from_grams(kr, grams, joint, debiased=False)
+    cka_db = cka_from_grams(kr, grams, joint, debiased=True)
+
+    f32 = np.float32
+    return (cos.astype(f32), cos_centred.astype(f32), null_mean_u.astype(f32), null_std_u.astype(f32),
+            null_q95_u.astype(f32), retr_fwd_u.astype(f32), retr_bwd_u.astype(f32),
+            null_mean.astype(f32), null_std.astype(f32), null_q95_mean.astype(f32),
+            cka.astype(f32), cka_db.astype(f32))
+
+
+def unit_metrics(ds: xr.Dataset, ref: str = "en", n_perm_null: int = 200, seed: int = 0, q: float = 0.95,
+                 var: str = "resid") -> xr.Dataset:
+    """Lazy-capable stage 1 over ``ds[var]: Float[variant, lang, unit, layer, d]``.
+
+    Returns a Dataset with UNIT_VARS on (variant, lang, unit, layer) and CELL_VARS on
+    (variant, lang, layer). Dask-backed input stays lazy (call ``.compute()``); chunks along
+    ``lang``, ``unit`` and ``d`` are merged (they are core dimensions of the kernel).
+    """
+    from errors import StorageError  # noqa: PLC0415
+
+    unit = unit_dim_of(ds)
+    da = ds[var]
+    langs = list(da["lang"].values)
+    if ref not in langs:
+        raise StorageError(f"reference language {ref!r} is not in the dataset (langs: {langs})")
+    ref_idx = langs.index(ref)
+    perms = derangements(da.sizes[unit], n_perm_null, seed + 7919)
+    if da.chunks is not None:
+        da = da.chunk({"lang": -1, unit: -1, "d": -1})
+    core = ["lang", unit, "d"]
+    outs = xr.apply_ufunc(
+        block_metrics, da,
+        kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
+        input_core_dims=[core],
+        output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS),
+        dask="parallelized",
+        output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS)),
+        keep_attrs=False,
+    )
+    res = xr.Dataset({name: o for name, o in zip(UNIT_VARS + CELL_VARS, outs)})
+    order_u = ("variant", "lang", unit, "layer")
+    res = res.transpose(*[d for d in order_u if d in res.dims])
+    keep = [c for c in ds.coords if set(ds[c].dims) <= set(res.dims)]
+    return res.assign_coords({c: ds[c] for c in keep})

@@ -1,0 +1,253 @@
+"""Failure taxonomy: text-evidence detectors (torch-free; the router imports this module).
+
+Categories (seed study): TRANSLITERATION, CODE_SWITCH, FORMAL_REGISTER, LOW_RESOURCE_VARIANT,
+UNICODE_EDGE. Each detector returns ``None`` or a short human-readable evidence string;
+``classify_text`` runs all of them. Only the standard library is required; language ID uses
+``py3langid`` when it is installed (evidence only, never the sole trigger).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+__all__ = [
+    "CATEGORIES", "Finding", "char_script", "script_profile", "identify_language",
+    "detect_unicode_edge", "detect_transliteration", "detect_code_switch", "detect_formal_register",
+    "detect_low_resource", "classify_text", "EXPECTED_SCRIPT", "LOW_RESOURCE_LANGS",
+]
+
+CATEGORIES = ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT", "UNICODE_EDGE")
+
+# Unicode character-name prefix -> ISO 15924
+_NAME_TO_SCRIPT = {
+    "LATIN": "Latn", "DEVANAGARI": "Deva", "BENGALI": "Beng", "TAMIL": "Taml", "TELUGU": "Telu",
+    "KANNADA": "Knda", "MALAYALAM": "Mlym", "GUJARATI": "Gujr", "GURMUKHI": "Guru", "ORIYA": "Orya",
+    "SINHALA": "Sinh", "ETHIOPIC": "Ethi", "ARABIC": "Arab", "HEBREW": "Hebr", "CYRILLIC": "Cyrl",
+    "GREEK": "Grek", "ARMENIAN": "Armn", "GEORGIAN": "Geor", "THAI": "Thai", "LAO": "Laoo",
+    "KHMER": "Khmr", "MYANMAR": "Mymr", "HANGUL": "Hang", "HIRAGANA": "Hira", "KATAKANA": "Kana",
+    "CJK": "Hani", "TIBETAN": "Tibt", "THAANA": "Thaa", "SYRIAC": "Syrc", "TIFINAGH": "Tfng",
+    "NKO": "Nkoo", "VAI": "Vaii", "CHEROKEE": "Cher", "MONGOLIAN": "Mong", "OL": "Olck",
+}
+
+#: default script per language (ISO 639-1 -> ISO 15924) when the dataset has no script coordinate
+EXPECTED_SCRIPT = {
+    "en": "Latn", "fr": "Latn", "es": "Latn", "pt": "Latn", "de": "Latn", "it": "Latn", "sw": "Latn",
+    "yo": "Latn", "ha": "Latn", "ig": "Latn", "zu": "Latn", "xh": "Latn", "so": "Latn", "id": "Latn",
+    "ms": "Latn", "vi": "Latn", "tr": "Latn", "pl": "Latn", "nl": "Latn", "tl": "Latn", "wo": "Latn",
+    "hi": "Deva", "mr": "Deva", "ne": "Deva", "bn": "Beng", "ta": "Taml", "te": "Telu", "kn": "Knda",
+    "ml": "Mlym", "gu": "Gujr", "pa": "Guru", "si": "Sinh", "am": "Ethi", "ti": "Ethi", "ar": "Arab",
+    "fa": "Arab", "ur": "Arab", "he": "Hebr", "ru": "Cyrl", "uk": "Cyrl", "kk": "Cyrl", "el": "Grek",
+    "th": "Thai", "km": "Khmr", "my": "Mymr", "ko": "Hang", "ja": "Jpan", "zh": "Hani",
+}
+
+#: Joshi et al. (2020) classes 0-2 among languages Tiny Aya targets (used when no resource coord)
+LOW_RESOURCE_LANGS = frozenset({"am", "yo", "ha", "ig", "zu", "xh", "so", "wo", "ti", "km", "my", "si", "ne",
+                                "mg", "ny", "sn", "rw", "lg", "om", "tw", "ee", "ln", "kk"})
+
+# Romanized Hindi/Urdu (and a few Bengali/Tamil) function and health words
+_ROMANIZED = {
+    "hi": {"hai", "hain", "nahi", "nahin", "kya", "mujhe", "mera", "meri", "mere", "aur", "ko", "ka", "ki", "ke",
+           "mein", "bahut", "dard", "bukhar", "dawai", "dawa", "sir", "pet", "khansi", "haan", "theek", "kaise",
+           "kyun", "hoon", "tha", "thi", "raha", "rahi", "kal", "aaj", "abhi", "lekin", "yeh", "woh", "sab", "doctor"},
+    "bn": {"ami", "tumi", "ache", "amar", "jor", "byatha", "kemon", "bhalo", "na", "hobe"},
+    "ta": {"enakku", "irukku", "vali", "kaaichal", "illa", "romba", "eppadi", "naan"},
+}
+_ENGLISH_FUNCTION = {"the", "and", "is", "are", "i", "have", "has", "with", "my", "of", "to", "in", "for", "what",
+                     "please", "since", "not", "a", "an", "this", "that", "can", "you", "was", "from", "very"}
+
+#: formal / medical register terms (lower-case; substring match for non-Latin scripts)
+FORMAL_TERMS = {
+    "en": ["hypertension", "myocardial", "infarction", "contraindicat", "administer", "diagnos", "dosage",
+           "pharmaceutical", "patholog", "respiratory", "gastrointestinal", "haemorrhage", "hemorrhage",
+           "analgesic", "antipyretic", "therapeutic", "prophyla", "cardiovascular", "anaemia", "anemia",
+           "diabetes mellitus", "hypoglyc", "hyperglyc", "intravenous", "intramuscular", "subcutaneous",
+           "oedema", "edema", "dyspnea", "dyspnoea", "pyrexia", "malignan", "benign", "prognosis",
+           "etiology", "aetiology", "hereby", "pursuant", "heretofore", "whereas", "notwithstanding"],
+    "hi": ["चिकित्सा", "उच्च रक्तचाप", "रक्तचाप", "मधुमेह", "निदान", "औषधि", "उपचार", "संक्रमण", "रोगनिरोधी",
+           "हृदयाघात", "प्रतिजैविक", "शल्य", "ज्वरनाशक"],
+    "bn": ["চিকিৎসা", "উচ্চ রক্তচাপ", "ডায়াবেটিস", "রোগনির্ণয়", "সংক্রমণ"],
+    "ta": ["மருத்துவ", "உயர் இரத்த அழுத்தம்", "நீரிழிவு", "நோயறிதல்"],
+    "es": ["hipertensión", "diagnóstico", "infarto", "posología", "contraindicad", "analgésico", "patología"],
+    "fr": ["hypertension", "diagnostic", "infarctus", "posologie", "contre-indiqu", "analgésique", "pathologie"],
+    "sw": ["shinikizo la damu", "uchunguzi", "kisukari", "matibabu", "dawa za kutuliza"],
+    "ar": ["ارتفاع ضغط الدم", "تشخيص", "احتشاء", "السكري", "جرعة"],
+    "am": ["የደም ግፊት", "ምርመራ", "ስኳር በሽታ"],
+}
+_MEDICAL_SUFFIX = re.compile(r"\b[a-z]{4,}(itis|osis|emia|aemia|ectomy|otomy|algia|opathy|plasty|oscopy)\b")
+
+_ZW = {"\u200d": "ZWJ", "\u200c": "ZWNJ", "\u200b": "ZWSP", "\ufeff": "BOM", "\u2060": "WJ"}
+_BIDI = {"\u200e": "LRM", "\u200f": "RLM", "\u061c": "ALM", "\u202a": "LRE", "\u202b": "RLE", "\u202c": "PDF",
+         "\u202d": "LRO", "\u202e": "RLO", "\u2066": "LRI", "\u2067": "RLI", "\u2068": "FSI", "\u2069": "PDI"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detected category with its evidence string."""
+
+    category: str
+    evidence: str
+    details: dict = field(default_factory=dict, compare=False)
+
+
+@lru_cache(maxsize=4096)
+def char_script(ch: str) -> str | None:
+    """ISO 15924 code of a letter or script-specific mark (``None`` for digits, punctuation, spaces,
+    generic combining marks)."""
+    cat = unicodedata.category(ch)
+    if not (cat.startswith("L") or cat.startswith("M")):
+        return None
+    name = unicodedata.name(ch, "")
+    if not name:
+        return None
+    first = name.split(" ")[0]
+    if cat.startswith("M") and first not in _NAME_TO_SCRIPT:
+        return None
+    if first == "CJK" or name.startswith("KANGXI") or "IDEOGRAPH" in name:
+        return "Hani"
+    if first in ("HALFWIDTH", "FULLWIDTH"):
+        first = name.split(" ")[1] if len(name.split(" ")) > 1 else first
+    return _NAME_TO_SCRIPT.get(first, first.title()[:4])
+
+
+def script_profile(text: str) -> Counter:
+    """Counter of letter scripts in ``text`` (ISO 15924)."""
+    return Counter(s for s in map(char_script, unicodedata.normalize("NFC", text)) if s)
+
+
+def _compatible(expected: str | None, script: str) -> bool:
+    if expected is None:
+        return True
+    if expected == "Jpan":
+        return script in ("Hani", "Hira", "Kana")
+    return script == expected
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415
+
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    except Exception:  # noqa: BLE001 - optional dependency, any failure means "not available"
+        return None
+
+
+def identify_language(text: str) -> tuple[str, float] | None:
+    """(ISO 639-1, probability) from py3langid, or None when it is not installed."""
+    ident = _identifier()
+    if ident is None or not text.strip():
+        return None
+    lang, prob = ident.classify(text)
+    return str(lang), float(prob)
+
+
+def detect_unicode_edge(text: str) -> str | None:
+    """Zero-width joiners/non-joiners, bidi controls, non-NFC text, non-ASCII digits, variation selectors."""
+    found = []
+    zw = Counter(_ZW[c] for c in text if c in _ZW)
+    found += [f"{k}x{v}" for k, v in sorted(zw.items())]
+    bidi = Counter(_BIDI[c] for c in text if c in _BIDI)
+    found += [f"bidi:{k}x{v}" for k, v in sorted(bidi.items())]
+    if unicodedata.normalize("NFC", text) != text:
+        kind = "NFD" if unicodedata.normalize("NFD", text) == text else "non-NFC"
+        found.append(kind)
+    digits = sorted({c for c in text if unicodedata.category(c) == "Nd" and not ("0" <= c <= "9")})
+    if digits:
+        found.append("non-ASCII digits " + "".join(digits) + f" ({unicodedata.name(digits[0]).split(' DIGIT')[0]})")
+    vs = sum(1 for c in text if 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF)
+    if vs:
+        found.append(f"variation selectors x{vs}")
+    return "; ".join(found) or None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", text.lower())
+
+
+def detect_transliteration(text: str, lang: str | None = None, script: str | None = None) -> str | None:
+    """Text in Latin letters for a language whose script is not Latin (e.g. romanized Hindi)."""
+    expected = script or EXPECTED_SCRIPT.get(lang or "")
+    prof = script_profile(text)
+    n = sum(prof.values())
+    if n == 0:
+        return None
+    latin = prof.get("Latn", 0) / n
+    words = _words(text)
+    own = sum(c for sc, c in prof.items() if _compatible(expected, sc)) / n if expected else 0.0
+    if expected and expected != "Latn" and latin >= 0.8 and own < 0.1:
+        lid = identify_language(text)
+        extra = f"; langid={lid[0]}:{lid[1]:.2f}" if lid else ""
+        return f"{latin:.0%} Latin letters, expected {expected}{extra}"
+    if expected in (None, "Latn") and latin >= 0.8 and words:
+        for rl, lex in _ROMANIZED.items():
+            if rl == lang:
+                continue
+            hits = [w for w in words if w in lex]
+            if len(hits) >= 2 and len(hits) / len(words) >= 0.3:
+                return f"romanized {rl} markers: {', '.join(hits[:6])}"
+    return None
+
+
+def detect_code_switch(text: str, lang: str | None = None, script: str | None = None) -> str | None:
+    """Two or more scripts each carrying >= 15% of the letters, or a romanized language mixed with English."""
+    prof = script_profile(text)
+    n = sum(prof.values())
+    if n == 0:
+        return None
+    major = {s: c for s, c in prof.items() if c / n >= 0.15 and c >= 2}
+    if len(major) >= 2 and not (set(major) <= {"Hani", "Hira", "Kana"}):
+        return "script mix " + ", ".join(f"{s}:{c / n:.0%}" for s, c in sorted(major.items(), key=lambda kv: -kv[1]))
+    words = _words(text)
+    if words and prof.get("Latn", 0) / n >= 0.8:
+        en = [w for w in words if w in _ENGLISH_FUNCTION]
+        for rl, lex in _ROMANIZED.items():
+            hits = [w for w in words if w in lex and w not in _ENGLISH_FUNCTION]
+            if len(hits) >= 2 and len(en) >= 2:
+                return f"romanized {rl} ({', '.join(hits[:4])}) mixed with English ({', '.join(en[:4])})"
+    return None
+
+
+def detect_formal_register(text: str, lang: str | None = None) -> str | None:
+    """Formal / medical terminology from the term list, or Latinate medical suffixes."""
+    low = unicodedata.normalize("NFC", text).lower()
+    langs = [lang] if lang in FORMAL_TERMS else []
+    langs += [x for x in FORMAL_TERMS if x not in langs]
+    hits = []
+    for lg in langs:
+        for term in FORMAL_TERMS[lg]:
+            if term in low and term not in hits:
+                hits.append(term)
+    hits += [m.group(0) for m in _MEDICAL_SUFFIX.finditer(low) if not any(m.group(0).startswith(h) for h in hits)]
+    return ("formal/medical terms: " + ", ".join(hits[:6])) if hits else None
+
+
+def detect_low_resource(lang: str | None, resource: str | None = None) -> str | None:
+    """The language is low-resource (dataset ``resource`` coordinate if known, else built-in list)."""
+    if resource:
+        return f"resource={resource} ({lang})" if str(resource).lower() == "low" else None
+    if lang in LOW_RESOURCE_LANGS:
+        return f"{lang} in Joshi classes 0-2 (built-in list)"
+    return None
+
+
+def classify_text(text: str, lang: str | None = None, script: str | None = None,
+                  resource: str | None = None) -> list[Finding]:
+    """All categories whose detector fires, in CATEGORIES order, each with its evidence."""
+    text = "" if text is None else str(text)
+    checks = {
+        "TRANSLITERATION": lambda: detect_transliteration(text, lang, script),
+        "CODE_SWITCH": lambda: detect_code_switch(text, lang, script),
+        "FORMAL_REGISTER": lambda: detect_formal_register(text, lang),
+        "LOW_RESOURCE_VARIANT": lambda: detect_low_resource(lang, resource),
+        "UNICODE_EDGE": lambda: detect_unicode_edge(text),
+    }
+    out = []
+    for cat in CATEGORIES:
+        ev = checks[cat]()
+        if ev:
+            out.append(Finding(cat, ev))
+    return out
