@@ -169,15 +169,18 @@ class RidgeMap(_LinearMap):
 
     ``alphas`` are *relative*: the penalty is ``alpha * mean eigenvalue of X^T X``, so one grid
     fits residual streams of any scale. ``rank`` projects X onto its top principal components
-    first. Learned: ``alpha_``, ``cv_mse_`` (per alpha), ``coef_``, ``intercept_``, ``mean_x_``,
+    first. ``residual=True`` (equal widths) regresses ``Y - X`` instead of ``Y``, i.e. shrinks
+    toward the identity map rather than toward B's mean: the right prior for variants of one
+    base model (fine-tunes, quantizations) when rows are scarce (n < d). Learned: ``alpha_``, ``cv_mse_`` (per alpha), ``coef_``, ``intercept_``, ``mean_x_``,
     ``components_`` (or None).
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS, n_folds: int = 5, rank: int | None = None,
-                 random_state: int = 0):
+                 residual: bool = False, random_state: int = 0):
         self.alphas = np.asarray(alphas, dtype=np.float64)
         self.n_folds = n_folds
         self.rank = rank
+        self.residual = residual
         self.random_state = random_state
 
     @staticmethod
@@ -195,6 +198,10 @@ class RidgeMap(_LinearMap):
 
     def fit(self, X, Y, groups=None) -> "RidgeMap":
         X, Y = _as2d(X), _as2d(Y)
+        if self.residual:
+            if X.shape[1] != Y.shape[1]:
+                raise ValueError("residual=True needs equal widths")
+            Y = Y - X
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
         self.mean_x_ = X.mean(0)
         self.intercept_ = Y.mean(0)
@@ -212,6 +219,9 @@ class RidgeMap(_LinearMap):
         self.alpha_ = float(self.alphas[int(np.argmin(self.cv_mse_))])
         coef = self._solve_grid(z, yc, self._penalties(z, [self.alpha_]))[0]
         self.coef_ = coef if self.components_ is None else self.components_ @ coef
+        if self.residual:  # Y_hat = X + (X - mu) W + b  ==  (X - mu)(I + W) + (b + mu)
+            self.coef_ = self.coef_ + np.eye(X.shape[1])
+            self.intercept_ = self.intercept_ + self.mean_x_
         return self
 
 
@@ -273,11 +283,13 @@ class ProcrustesMap(_LinearMap):
 
 
 def make_map(method: str, **params) -> _LinearMap:
-    """``identity`` | ``ridge`` | ``procrustes`` | ``procrustes_whitened`` -> an unfitted estimator."""
+    """``identity`` | ``ridge`` | ``ridge_residual`` | ``procrustes`` | ``procrustes_whitened`` -> an unfitted estimator."""
     if method == "identity":
         return IdentityMap()
     if method == "ridge":
         return RidgeMap(**params)
+    if method == "ridge_residual":
+        return RidgeMap(residual=True, **params)
     if method == "procrustes":
         return ProcrustesMap(**params)
     if method == "procrustes_whitened":

@@ -301,6 +301,12 @@ def require_same_architecture(a: HookedModel, b: HookedModel) -> None:
     except IncompatibleVariantsError as exc:
         raise IncompatibleVariantsError(f"cross-model patching needs same-architecture "
                                         f"variants: {exc}") from exc
+    arch_a = getattr(a.bridge.cfg, "architecture", None)
+    arch_b = getattr(b.bridge.cfg, "architecture", None)
+    if arch_a != arch_b:
+        raise IncompatibleVariantsError(f"{a.spec.name} ({arch_a}) and {b.spec.name} ({arch_b}) "
+                                        "are different architectures; cross-model patching "
+                                        "needs variants of one architecture")
     if a.bridge.cfg.d_vocab != b.bridge.cfg.d_vocab:
         raise IncompatibleVariantsError(f"{a.spec.name} and {b.spec.name} have different "
                                         "vocabulary sizes; next-token KL is undefined")
