@@ -97,6 +97,167 @@ def cmd_diff(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_cache(args: argparse.Namespace) -> None:
+    from storage.cache import CacheRequest, parse_shard, run_cache
+
+    req = CacheRequest(models=tuple((args.models or args.model).split(",")), probes=args.probes, out=Path(args.out),
+                       langs=tuple(args.langs.split(",")) if args.langs else None,
+                       limit=args.limit, pooling=args.pooling, sites=tuple(args.sites.split(",")),
+                       batch_size=args.batch_size, dtype=args.store_dtype, device=args.device,
+                       model_dtype=args.dtype, processing=args.processing,
+                       shard=parse_shard(args.shard))
+    path = run_cache(req, log=lambda msg: print(msg, flush=True))
+    if path:
+        print(f"wrote {path}")
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    import probes
+    from storage.assemble import assemble, merged_manifest
+
+    manifest = merged_manifest([Path(s) for s in args.stores])
+    probe_set = probes.load_probe_set(manifest["method"]["probe_set"])
+    if probe_set.sha256 != manifest["method"]["probe_set_sha256"]:
+        probe_set = None  # the committed set changed since capture: keep first-seen order
+    print(f"wrote {assemble([Path(s) for s in args.stores], Path(args.out), probe_set)}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from analysis.alignment import run_analysis
+    from storage.assemble import open_activations
+
+    ds = open_activations(Path(args.store), chunks={"layer": 1})
+    edge = open_activations(Path(args.edge_store), chunks=None) if args.edge_store else None
+    res = run_analysis(ds, args.out, ref=args.ref, tau=args.tau, k=args.k, n_boot=args.n_boot,
+                       seed=args.seed, edge_ds=edge, baseline=args.baseline, n_perm=args.n_perm)
+    print(f"wrote {args.out}: {', '.join(sorted(p.name for p in Path(args.out).iterdir()))}")
+    print(_headline(res))
+
+
+def _headline(res) -> str:
+    """Per (variant, lang): peak cosine with CI, peak layer, commitment layer."""
+    rows = [f"{'variant':<10} {'lang':<5} {'peak cos [95% CI]':<24} {'peak layer':>10} "
+            f"{'margin':>7} {'commit':>7}"]
+    for v in res.variant.values:
+        for g in res.lang.values:
+            r = res.sel(variant=v, lang=g)
+            lo, hi = r["peak_cos_ci"].values
+            commit = float(r["commit_layer"])
+            rows.append(f"{v:<10} {g:<5} {float(r['peak_cos']):.3f} [{lo:.3f}, {hi:.3f}]"
+                        f"{'':<4} {float(r['peak_layer']):>10.0f} {float(r['peak_margin']):>7.3f} "
+                        f"{'never' if commit != commit else f'{commit:.0f}':>7}")
+    return "\n".join(rows)
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from analysis.regress import regress
+
+    table, failed = regress(args.old, args.new, langs=args.langs.split(",") if args.langs else None,
+                            tol=args.tol, tol_layers=args.tol_layers)
+    print(table.to_string(index=False))
+    print("REGRESSION: significant degradation" if failed else "ok: no significant degradation")
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """The main job: capture -> analyze -> figures -> report, for one model."""
+    from analysis.alignment import run_analysis
+    from figures import render_all
+    from figures.report import build_report
+    from storage.assemble import open_activations
+    from storage.cache import CacheRequest, run_cache
+
+    root = Path(args.out)
+    stores = {}
+    for probes_name in ["edge_cases+en", *args.probes.split(",")]:
+        req = CacheRequest(models=(args.model,), probes=probes_name, out=root / "stores" / probes_name,
+                           limit=args.limit, batch_size=args.batch_size, device=args.device)
+        print(f"== cache {probes_name} on {args.model}", flush=True)
+        stores[probes_name] = run_cache(req, log=lambda msg: print(msg, flush=True))
+    edge = open_activations(stores.pop("edge_cases+en"), chunks=None)
+    for probes_name, store in stores.items():
+        out = root / "results" / probes_name
+        print(f"== analyze {probes_name} -> {out}", flush=True)
+        res = run_analysis(open_activations(store, chunks={"layer": 1}), out, n_boot=args.n_boot,
+                           edge_ds=edge if probes_name == "concepts" else None)
+        print(_headline(res))
+        figs = render_all(out, out / "figures")
+        report = build_report(out, out / "report.html")
+        print(f"{len(figs)} figures in {out / 'figures'}; report {report}", flush=True)
+
+
+def _print_decision(d, as_json: bool, prefix: str = "") -> None:
+    import json
+
+    if as_json:
+        print(json.dumps({**({"line": int(prefix)} if prefix else {}), **d.to_dict()}, ensure_ascii=False))
+        return
+    head = f"{prefix}: " if prefix else ""
+    print(f"{head}{d.variant}  (lang {d.lang or '?'}, confidence {d.confidence:.2f}, "
+          f"category {d.category or '-'})")
+    if not prefix:
+        for reason in d.reasons:
+            print(f"  - {reason}")
+
+
+def cmd_route(args: argparse.Namespace) -> None:
+    from analysis.routing import Router, build_rules, write_rules
+    from errors import RouterInputError
+
+    if args.text == "build":
+        if not args.results:
+            raise RouterInputError("route build needs --results DIR (an analysis results directory)")
+        rules = build_rules(args.results, metric=args.metric, alpha=args.alpha, min_diff=args.min_diff)
+        path = write_rules(rules, args.out or Path(args.results) / "router_rules.json")
+        routed = {g: e["variant"] for g, e in rules["languages"].items()}
+        print(f"wrote {path}: {len(routed)} languages, " + ", ".join(f"{g}->{v}" for g, v in routed.items()))
+        for note in rules["notes"]:
+            print(f"note: {note}")
+        return
+    if args.text == "eval":
+        from analysis.routing.evaluate import DEFAULT_REPORT, render, write_report
+
+        path, res = write_report(args.out or DEFAULT_REPORT, rules_path=args.rules)
+        print(render(res))
+        print(f"wrote {path}")
+        return
+    router = Router.load(args.rules)
+    if args.file:
+        from analysis.routing.router import read_lines
+
+        bad = total = 0
+        for lineno, item in read_lines(args.file):
+            total += 1
+            if isinstance(item, RouterInputError):
+                bad += 1
+                print(f"{lineno}: error: {item}")
+            else:
+                _print_decision(router.route(item), args.json, prefix=str(lineno))
+        if bad:
+            raise RouterInputError(f"{bad} of {total} lines in {args.file} were unusable")
+        return
+    if args.text is None:
+        raise RouterInputError("give a text to route, '-' for stdin, --file FILE, or build/eval")
+    if args.text == "-":
+        from analysis.routing.text import read_stream
+
+        args.text = read_stream(sys.stdin.buffer)
+    _print_decision(router.route(args.text), args.json)
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    from figures import render_all
+
+    for name, paths in render_all(args.results, args.out, formats=args.formats, only=args.only).items():
+        print(f"{name}: " + ", ".join(str(p) for p in paths))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from figures.report import build_report
+
+    print(f"wrote {build_report(args.results, args.out, title=args.title)}")
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="gemma-3-270m", help="registry name, local folder or hub id")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: best available)")
@@ -113,6 +274,52 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quickstart", help="boot a model and print a short capture summary")
     add_model_options(p)
     p.set_defaults(func=cmd_quickstart)
+    p = sub.add_parser("cache", help="capture pooled activations into a resumable store")
+    add_model_options(p)
+    p.add_argument("--models", default=None,
+                   help="comma-separated variants to capture (default: --model)")
+    p.add_argument("--probes", default="concepts", help="probe set name or file")
+    p.add_argument("--out", required=True, help="store directory (re-run to resume)")
+    p.add_argument("--langs", default=None, help="comma-separated language codes (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="first N units only")
+    p.add_argument("--pooling", default="mean", choices=["mean", "last"])
+    p.add_argument("--sites", default="resid", help="resid[,attn_out][,mlp_out]")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--store-dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument("--shard", default="0/1", help="i/n: capture every n-th stimulus from i")
+    p.set_defaults(func=cmd_cache)
+    p = sub.add_parser("analyze", help="alignment, commitment, statistics, failure cases")
+    p.add_argument("--store", required=True, help="activation store dir or .nc file")
+    p.add_argument("--edge-store", default=None, help="store of edge_cases+en (failure cases)")
+    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--ref", default="en", help="reference language")
+    p.add_argument("--tau", type=float, default=0.85, help="commitment threshold")
+    p.add_argument("--k", type=int, default=3, help="consecutive layers for commitment")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-perm", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", default="base", help="variant the others are tested against")
+    p.set_defaults(func=cmd_analyze)
+    p = sub.add_parser("regress", help="exit 1 when NEW results degrade significantly vs OLD")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--langs", default=None, help="comma-separated languages (default: all)")
+    p.add_argument("--tol", type=float, default=0.02, help="smallest cosine/margin drop that counts")
+    p.add_argument("--tol-layers", type=float, default=1.0, help="smallest commitment delay that counts")
+    p.set_defaults(func=cmd_regress)
+    p = sub.add_parser("run", help="main job: cache -> analyze -> figures -> report")
+    p.add_argument("--model", default="gemma-3-270m")
+    p.add_argument("--device", default=None)
+    p.add_argument("--probes", default="concepts,medical,udhr")
+    p.add_argument("--out", default="runs/gemma-3-270m")
+    p.add_argument("--limit", type=int, default=None, help="first N units per set (smoke runs)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("merge", help="assemble shard stores into one dataset")
+    p.add_argument("stores", nargs="+")
+    p.add_argument("--out", required=True, help="output .nc file")
+    p.set_defaults(func=cmd_merge)
     p = sub.add_parser("probes", help="stimulus sets: list, validate, rebuild")
     psub = p.add_subparsers(dest="probes_command", required=True)
     psub.add_parser("list", help="sets, counts per language, verified share")
@@ -153,13 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--processing", default="raw", choices=["raw", "compat"])
     p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("route", help="recommend a Tiny Aya variant for a text (no model is loaded)",
+                       description="route TEXT | route - (stdin) | route --file F | "
+                                   "route build --results DIR | route eval")
+    p.add_argument("text", nargs="?", help="text to route, '-' to read stdin, or 'build' / 'eval'")
+    p.add_argument("--file", help="batch: one input per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per decision")
+    p.add_argument("--rules", help="rules file from `route build` (default: target variant per language)")
+    p.add_argument("--results", help="build: analysis results directory (stats.csv, alignment.nc)")
+    p.add_argument("--out", help="build: rules path (default RESULTS/router_rules.json); "
+                                 "eval: report path (default docs/router_eval.md)")
+    p.add_argument("--metric", default="margin_auc", choices=["margin_auc", "cos_auc", "peak_cos", "commit"])
+    p.add_argument("--alpha", type=float, default=0.05, help="build: BH-adjusted p threshold")
+    p.add_argument("--min-diff", type=float, default=0.0, help="build: smallest effect that counts")
+    p.set_defaults(func=cmd_route)
+    p = sub.add_parser("figures", help="render every figure a results directory allows (PNG + SVG)")
+    p.add_argument("--results", required=True, help="results directory written by the analysis")
+    p.add_argument("--out", required=True, help="output directory for <figure>.png / <figure>.svg")
+    p.add_argument("--formats", nargs="+", default=["png", "svg"], choices=["png", "svg", "pdf"])
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="render only these figures")
+    p.set_defaults(func=cmd_figures)
+    p = sub.add_parser("report", help="one self-contained interactive HTML report from a results directory")
+    p.add_argument("--results", required=True, help="results directory written by the analysis")
+    p.add_argument("--out", default="report.html", help="output HTML file")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except ToolkitError as exc:
         if args.debug:
             raise
@@ -169,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; finished work is kept, re-run the same command to resume",
               file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -23,3 +23,7 @@ class ProbeError(ToolkitError):
 
 class StorageError(ToolkitError):
     """A results store that is missing, corrupt or written by a different method."""
+
+
+class RouterInputError(ToolkitError):
+    """Text the router cannot use: empty, binary, invalid UTF-8 or too long."""

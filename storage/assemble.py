@@ -1,0 +1,177 @@
+"""Assemble finished parts into one labelled dataset file, streaming, atomically.
+
+Memory stays at one part at a time: the final arrays are created on disk (chunked,
+compressed HDF5 via h5netcdf) and each part's rows are written into their slots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+import h5netcdf
+import numpy as np
+import xarray as xr
+
+from errors import StorageError
+from storage.store import ENGINE, FINAL, list_parts, read_manifest
+
+TOOLKIT = "polylens"
+
+
+def _layer_labels(n_layers: int) -> list[str]:
+    return ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layers)]
+
+
+def merged_manifest(stores: list[Path]) -> dict:
+    """One manifest for several stores (shards); refuse stores made by different methods."""
+    manifests = [(s, read_manifest(s)) for s in stores]
+    missing = [str(s) for s, m in manifests if m is None]
+    if missing:
+        raise StorageError(f"not an activation store (no manifest.json): {', '.join(missing)}")
+    first_store, merged = manifests[0][0], json.loads(json.dumps(manifests[0][1]))
+    for store, m in manifests[1:]:
+        if m["method"] != merged["method"]:
+            diffs = sorted(k for k in m["method"] if m["method"][k] != merged["method"].get(k))
+            raise StorageError(f"refusing to combine {first_store} and {store}: they differ in "
+                               f"method ({', '.join(diffs)})")
+        for variant, prov in m["variants"].items():
+            known = merged["variants"].setdefault(variant, prov)
+            if known["weights_sha256"] != prov["weights_sha256"]:
+                raise StorageError(f"refusing to combine {first_store} and {store}: variant "
+                                   f"{variant!r} comes from different weights")
+        merged["created"] = min(merged["created"], m["created"])
+    return merged
+
+
+def dataset_attrs(manifest: dict) -> dict:
+    """netCDF attrs of an activation dataset: the method plus per-variant provenance (JSON)."""
+    method, variants = manifest["method"], manifest["variants"]
+    per_variant = {key: json.dumps({v: p[key] for v, p in sorted(variants.items())})
+                   for key in ("model_id", "weights_sha256")}
+    first = next(iter(variants.values()))
+    return {
+        **per_variant,
+        "variants_provenance": json.dumps(variants, sort_keys=True),
+        "processing_mode": method["processing_mode"], "pooling": method["pooling"],
+        "hook_sites": json.dumps(_hook_sites(method["sites"])), "sites": ",".join(method["sites"]),
+        "dtype": method["dtype"], "probe_set": method["probe_set"],
+        "probe_set_sha256": method["probe_set_sha256"], "unit_dim": method["unit_dim"],
+        "strip_trailing_punct": int(method["strip_trailing_punct"]),
+        "content_tokens": "attention mask minus special tokens (BOS/EOS/pad) minus trailing "
+                          "punctuation/whitespace tokens" if method["strip_trailing_punct"]
+                          else "attention mask minus special tokens (BOS/EOS/pad)",
+        "layer_convention": "layer 0 = blocks.0.hook_resid_pre; layer l = blocks.{l-1}.hook_resid_post",
+        "transformer_lens_version": first["transformer_lens_version"],
+        "transformers_version": first["transformers_version"],
+        "torch_version": first["torch_version"],
+        "toolkit_version": f"{TOOLKIT} {version(TOOLKIT)}", "created": manifest["created"],
+    }
+
+
+def _hook_sites(sites: list[str]) -> list[str]:
+    names = {"resid": ["blocks.0.hook_resid_pre", "blocks.{i}.hook_resid_post"],
+             "attn_out": ["blocks.{i}.hook_attn_out"], "mlp_out": ["blocks.{i}.hook_mlp_out"]}
+    return [n for s in sites for n in names[s]]
+
+
+def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
+    """Write ``out`` (atomically) from every part of ``stores``; return its path.
+
+    ``probe_set`` (a loaded ProbeSet) supplies unit order, texts and domains; without it
+    units are ordered as first seen. Cells with no stimulus are NaN / n_tokens 0.
+    """
+    stores = [Path(s) for s in stores]
+    manifest = merged_manifest(stores)
+    method = manifest["method"]
+    parts = list_parts(stores)
+    if not parts:
+        raise StorageError(f"no finished parts in {', '.join(map(str, stores))}")
+    variants = sorted(parts, key=list(manifest["variants"]).index)
+    langs, units = _axes(parts, probe_set)
+    n_layers = int(next(iter(manifest["variants"].values()))["n_layers"])
+    d_model = int(next(iter(manifest["variants"].values()))["d_model"])
+    skeleton = _skeleton(manifest, variants, langs, units, n_layers, probe_set)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    skeleton.to_netcdf(tmp, engine=ENGINE, invalid_netcdf=True)
+    lang_ix, unit_ix = {l: i for i, l in enumerate(langs)}, {u: i for i, u in enumerate(units)}
+    with h5netcdf.File(tmp, "a", invalid_netcdf=True) as f:
+        f.dimensions["d"] = d_model
+        dims = ("variant", "lang", method["unit_dim"], "layer", "d")
+        arrays = {site: f.create_variable(site, dims, dtype=method["dtype"], fillvalue=np.nan,
+                                          chunks=(1, 1, min(len(units), 64), 1, d_model),
+                                          compression="gzip", compression_opts=1)
+                  for site in method["sites"]}
+        n_tok = f.variables["n_tokens"]
+        for vi, variant in enumerate(variants):
+            for path in sorted(parts[variant]):
+                with xr.open_dataset(path, engine=ENGINE) as part:
+                    li = np.array([lang_ix[l] for l in part["lang"].values])
+                    ui = np.array([unit_ix[u] for u in part["unit"].values])
+                    for site, arr in arrays.items():
+                        values = part[site].values
+                        for row in range(len(li)):
+                            arr[vi, li[row], ui[row]] = values[row]
+                    counts = part["n_content"].values
+                    for row in range(len(li)):
+                        n_tok[vi, li[row], ui[row]] = counts[row]
+    os.replace(tmp, out)
+    return out
+
+
+def _axes(parts: dict[str, list[Path]], probe_set) -> tuple[list[str], list[str]]:
+    seen_langs, seen_units = {}, {}
+    for paths in parts.values():
+        for path in paths:
+            with xr.open_dataset(path, engine=ENGINE) as ds:
+                seen_langs.update(dict.fromkeys(ds["lang"].values.tolist()))
+                seen_units.update(dict.fromkeys(ds["unit"].values.tolist()))
+    if probe_set is None:
+        return sorted(seen_langs), list(seen_units)
+    langs = [l for l in probe_set.languages if l in seen_langs]
+    units = [u for u in probe_set.units if u in seen_units]
+    return langs, units
+
+
+def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Dataset:
+    """Everything but the big arrays: coords, texts, token counts, attrs."""
+    from probes import LANGUAGES
+
+    unit_dim = manifest["method"]["unit_dim"]
+    coords = {"variant": variants, "lang": langs, unit_dim: units,
+              "layer": np.arange(n_layers + 1),
+              "layer_label": ("layer", _layer_labels(n_layers)),
+              "script": ("lang", [LANGUAGES[l].script if l in LANGUAGES else "" for l in langs]),
+              "resource": ("lang", [LANGUAGES[l].resource if l in LANGUAGES else "" for l in langs]),
+              "target_variant": ("lang", [LANGUAGES[l].target_variant if l in LANGUAGES else ""
+                                          for l in langs])}
+    texts = np.full((len(langs), len(units)), "", dtype=object)
+    if probe_set is not None:
+        lang_ix, unit_ix = {l: i for i, l in enumerate(langs)}, {u: i for i, u in enumerate(units)}
+        for s in probe_set.stimuli:
+            if s.lang in lang_ix and s.unit in unit_ix:
+                texts[lang_ix[s.lang], unit_ix[s.unit]] = s.text
+        domains = [str(probe_set.unit_meta.get(u, {}).get("domain", "")) for u in units]
+        if any(domains):
+            coords["domain"] = (unit_dim, domains)
+    ds = xr.Dataset({"text": (("lang", unit_dim), texts.astype(str)),
+                     "n_tokens": (("variant", "lang", unit_dim),
+                                  np.zeros((len(variants), len(langs), len(units)), np.int32))},
+                    coords=coords, attrs=dataset_attrs(manifest))
+    ds["n_tokens"].attrs["description"] = "content tokens pooled (0 = no stimulus)"
+    return ds
+
+
+def open_activations(path: Path, chunks: dict | str | None = "auto") -> xr.Dataset:
+    """Open an assembled store lazily (dask); ``chunks=None`` loads eagerly into numpy."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FINAL
+    if not path.exists():
+        raise StorageError(f"{path} does not exist (run `python cli.py cache` first, or "
+                           f"`python cli.py merge` for shards)")
+    ds = xr.open_dataset(path, engine=ENGINE, chunks=chunks)
+    return ds

@@ -1,0 +1,305 @@
+"""Tests for analysis/routing (issue 9): romanized detection, scripts, rules from results, CLI, determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import probes  # noqa: E402
+from analysis import taxonomy  # noqa: E402
+from analysis.routing import Router, build_rules, load_rules, write_rules  # noqa: E402
+from analysis.routing import ngram  # noqa: E402
+from analysis.routing import text as tx  # noqa: E402
+from errors import RouterInputError, StorageError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router.load()
+
+
+def _run_cli(*args, stdin: bytes | None = None, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "route", *args], input=stdin,
+                          capture_output=True, cwd=ROOT, env=env, timeout=120)
+
+
+# ------------------------------------------------------------------ romanized detection
+def test_romanized_detected_on_heldout_units_and_not_on_latin_negatives(router):
+    held = ngram.heldout_set()
+    assert len(held) == 16 and "a01.p1" in held  # a01.p1 is an edge-case item: must be held out
+    meta = ngram.load_model().meta_["training"]
+    assert set(meta["heldout_udhr_units"]) == held
+    assert {"fever", "malaria", "vaccine", "hospital", "doctor"} <= set(meta["excluded_medical_units"])
+    pos = [s for s in probes.load_probe_set("udhr_romanized").stimuli if s.unit in held]
+    assert len(pos) == 16 * 5
+    for s in pos:
+        for text in (s.text, s.text[:30]):
+            d = router.route(text)
+            assert d.romanized and d.lang == s.lang, (s.unit, s.lang, text, d.reasons)
+            assert d.variant == "global" and d.category == "TRANSLITERATION"
+    neg = [s for s in probes.load_probe_set("udhr").stimuli if s.unit in held and s.lang in ngram.LATIN_LANGS]
+    assert len(neg) == 16 * 12
+    wrong = [(s.lang, s.unit) for s in neg if router.route(s.text).romanized]
+    assert not wrong
+
+
+def test_heldout_units_really_unseen_by_the_model():
+    """Retraining with a held-out unit added must change the counts (so exclusion is real)."""
+    texts, labels, prov = ngram.training_corpus(romanize_medical=False)
+    rom = probes.load_probe_set("udhr_romanized")
+    held_texts = {s.text for s in rom.stimuli if s.unit in ngram.heldout_set()}
+    assert not held_texts & set(texts)
+    edge_texts = {s.text for s in probes.load_probe_set("edge_cases").stimuli}
+    assert not edge_texts & set(texts)
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("uroman"), reason="uroman not installed")
+def test_committed_model_rebuilds_identically(tmp_path):
+    new = ngram.CharNgramNB.load(ngram.build_model(tmp_path / "m.npz"))
+    old = ngram.load_model()
+    assert new.classes_ == old.classes_ and new.grams_ == old.grams_
+    np.testing.assert_array_equal(new.counts_, old.counts_)
+
+
+def test_naive_bayes_learns_a_toy_problem():
+    nb = ngram.CharNgramNB(min_count=1).fit(["aaaa aaa", "aa aaaa a", "bbbb bb", "bbb b bbbb"], ["A", "A", "B", "B"])
+    assert nb.predict("aaa")[0] == "A" and nb.predict("bb b")[0] == "B"
+    p = nb.predict_proba("zzz")  # unseen n-grams only -> uniform
+    assert p == pytest.approx([0.5, 0.5])
+
+
+# ------------------------------------------------------------------ scripts and language
+@pytest.mark.parametrize("text,script,lang", [
+    ("সংক্রমণ দ্রুত ছড়িয়ে পড়ল।", "Beng", "bn"),
+    ("குழந்தைக்கு காய்ச்சல்", "Taml", "ta"),
+    ("የሰው ልጅ ሁሉ ሲወለድ ነጻ", "Ethi", "am"),
+    ("すべての人間は、生まれながらにして自由", "Jpan", "ja"),
+    ("人人生而自由，在尊严和权利上一律平等。", "Hani", "zh"),
+    ("모든 인간은 태어날 때부터 자유로우며", "Hang", "ko"),
+    ("כל בני אדם נולדו בני חורין", "Hebr", "he"),
+    ("The old man has difficulty ለመተንፈስ.", "Latn", "en"),
+    ("बच्चे को तेज़ fever है।", "Deva", "hi"),
+    ("12345 !!!", None, None),
+    ("สวัสดีครับ ยินดีต้อนรับ", "Thai", None),
+])
+def test_script_detection(router, text, script, lang):
+    d = router.route(text)
+    assert d.script == script and d.lang == lang, d.reasons
+    if lang is None:
+        assert d.variant == "base"
+
+
+@pytest.mark.parametrize("lang", ["hi", "mr", "ar", "fa", "ur", "ru", "kk", "zh", "ja"])
+def test_shared_script_languages_identified_on_heldout_units(router, lang):
+    held = ngram.heldout_set()
+    items = [s for s in probes.load_probe_set("udhr").stimuli if s.lang == lang and s.unit in held]
+    ok = sum(router.route(s.text).lang == lang for s in items)
+    assert ok >= len(items) - 1, (lang, ok, len(items))
+
+
+def test_script_helpers():
+    assert tx.dominant_script(tx.script_counts("abc")) == "Latn"
+    assert tx.dominant_script(tx.script_counts("漢字かな")) == "Jpan"
+    assert tx.dominant_script(tx.script_counts("123")) is None
+    assert tx.script_segment("The गर्भवती woman", "Latn") == "The woman"
+    assert tx.normalise("a\u200db\u202b c\u1361d") == "ab c d"
+
+
+def test_unicode_prefilter_never_hides_a_detection():
+    n = 0
+    for name in ("edge_cases", "udhr", "medical"):
+        for s in probes.load_probe_set(name).stimuli:
+            for t in (s.text, s.text + "\ufe0f", "٣ " + s.text, "\u2066" + s.text, "e\u0301" + s.text):
+                if taxonomy.detect_unicode_edge(t):
+                    n += 1
+                    assert tx.maybe_unicode_edge(t), t
+    assert n > 1000
+
+
+# ------------------------------------------------------------------ routing
+def test_default_routing_without_rules_says_so(router):
+    d = router.route("Kila mtu anayo haki ya kupumzika na kupata starehe.")
+    assert d.lang == "sw" and d.variant == "earth"
+    assert any("no rules file" in r and "probes.LANGUAGES" in r for r in d.reasons)
+
+
+def test_edge_case_accuracy_floor(router):
+    ps = probes.load_probe_set("edge_cases")
+    res = {}
+    for s in ps.stimuli:
+        res.setdefault(s.meta["failure_category"], []).append(router.route(s.text).variant == s.meta["expected_variant"])
+    assert all(res["TRANSLITERATION"]) and all(res["CODE_SWITCH"])
+    assert sum(map(sum, res.values())) / sum(map(len, res.values())) >= 0.8
+
+
+def test_decisions_are_deterministic(router, tmp_path):
+    texts = [s.text for s in probes.load_probe_set("edge_cases").stimuli]
+    first = [router.route(t).to_dict() for t in texts]
+    assert first == [Router.load().route(t).to_dict() for t in texts]
+    batch = tmp_path / "batch.txt"
+    batch.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+    outs = []
+    for seed in ("1", "2"):
+        r = _run_cli("--file", str(batch), "--json", env={**os.environ, "PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1]
+    assert [json.loads(x)["variant"] for x in outs[0].splitlines()] == [d["variant"] for d in first]
+
+
+# ------------------------------------------------------------------ rules
+@pytest.fixture(scope="module")
+def synthetic_results(tmp_path_factory):
+    from analysis.routing.synthetic import write_results
+
+    return write_results(tmp_path_factory.mktemp("synres"))
+
+
+def test_rules_from_synthetic_results_route_only_significant_planted_effects(synthetic_results, tmp_path):
+    from analysis.routing.synthetic import EXPECTED_ROUTES
+
+    rules = build_rules(synthetic_results)
+    assert {g: e["variant"] for g, e in rules["languages"].items()} == EXPECTED_ROUTES
+    prov = rules["provenance"]
+    assert set(prov["files_sha256"]) == {"stats.csv", "alignment.nc", "commitment_matrix.csv"}
+    assert prov["results_attrs"]["model_id"] == "synthetic-planted"
+    assert rules["test"]["metric"] == "margin_auc" and rules["test"]["alpha"] == 0.05
+    # am: earth and water both beat base significantly; the larger effect (earth) wins
+    cands = {c["variant"]: c for c in rules["languages"]["am"]["candidates"]}
+    assert cands["earth"]["supported"] and cands["water"]["supported"]
+    assert not cands["fire"]["supported"]
+    path = write_rules(rules, tmp_path / "rules.json")
+    r = Router.load(path)
+    assert r.route("बच्चे को बहुत तेज़ बुखार है और वह कमज़ोर है।").variant == "fire"
+    assert r.route("Mtoto ana homa kali sana leo asubuhi.").variant == "base"   # not significant
+    assert r.route("L'enfant a une forte fièvre depuis hier.").variant == "base"  # water worse
+    d = r.route("Барлық адамдар тумысынан азат және қадір-қасиеті мен құқықтары тең")
+    assert d.variant == "base" and any("not in the rules" in x for x in d.reasons)  # kk not analysed
+    # stricter alpha removes every route
+    assert {e["variant"] for e in build_rules(synthetic_results, alpha=1e-6)["languages"].values()} == {"base"}
+
+
+def _stats(tmp_path, rows):
+    cols = ["scope", "metric", "variant_a", "variant_b", "lang", "layer", "n", "diff", "diff_ci_lo",
+            "diff_ci_hi", "p", "p_bh", "significant"]
+    with open(tmp_path / "stats.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({"scope": "language", "layer": -1, "n": 30, "p": r["p_bh"], "significant": r["p_bh"] < 0.05, **r})
+    return tmp_path
+
+
+def test_rule_thresholds_and_directions(tmp_path):
+    rows = [
+        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="hi", diff=0.1, diff_ci_lo=0.05, diff_ci_hi=0.15, p_bh=0.01),
+        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="bn", diff=0.1, diff_ci_lo=0.05, diff_ci_hi=0.15, p_bh=0.051),
+        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="ta", diff=0.1, diff_ci_lo=-0.01, diff_ci_hi=0.2, p_bh=0.01),
+        dict(metric="margin_auc", variant_a="earth", variant_b="base", lang="am", diff=-0.1, diff_ci_lo=-0.15, diff_ci_hi=-0.05, p_bh=0.001),
+        dict(metric="margin_auc", variant_a="base", variant_b="earth", lang="sw", diff=-0.1, diff_ci_lo=-0.15, diff_ci_hi=-0.05, p_bh=0.001),
+        dict(metric="commit", variant_a="fire", variant_b="base", lang="hi", diff=-3, diff_ci_lo=-5, diff_ci_hi=-1, p_bh=0.01),
+    ]
+    d = _stats(tmp_path, rows)
+    got = {g: e["variant"] for g, e in build_rules(d)["languages"].items()}
+    assert got == {"hi": "fire", "bn": "base", "ta": "base", "am": "base", "sw": "earth"}
+    assert build_rules(d, require_ci=False)["languages"]["ta"]["variant"] == "fire"
+    assert build_rules(d, min_diff=0.2)["languages"]["hi"]["variant"] == "base"
+    assert build_rules(d, metric="commit")["languages"]["hi"]["variant"] == "fire"  # lower is better
+    with pytest.raises(StorageError):
+        build_rules(tmp_path / "missing")
+    with pytest.raises(StorageError):
+        build_rules(d, metric="nope")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(StorageError):
+        load_rules(tmp_path / "bad.json")
+
+
+def test_cli_build_and_route_with_rules(synthetic_results, tmp_path):
+    out = tmp_path / "r.json"
+    r = _run_cli("build", "--results", str(synthetic_results), "--out", str(out))
+    assert r.returncode == 0 and "hi->fire" in r.stdout.decode(), r.stderr
+    assert json.loads(out.read_text())["format"] == "polylens-router-rules/1"
+    r = _run_cli("आदमी को बहुत cough है।", "--rules", str(out), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["variant"] == "fire"
+
+
+# ------------------------------------------------------------------ bad input
+def test_check_text_contract():
+    assert tx.check_text("héllo".encode()) == "héllo"
+    for bad in ("", "  \n\t", b"\xff\xfe", "a\x00b", "\x01\x02\x03\x04", "x" * (tx.MAX_CHARS + 1), "a\udcffb", 42):
+        with pytest.raises(RouterInputError):
+            tx.check_text(bad)
+
+
+@pytest.mark.parametrize("args,stdin", [
+    ([""], None),
+    (["   "], None),
+    (["-"], b"ab\xff\xfecd"),
+    (["-"], bytes(range(256)) * 4),
+    (["-"], b"\x00\x01\x02 binary \x00"),
+    (["-"], b"a" * (4 * 100_000 + 10)),
+    (["hello", "--rules", "/nonexistent/rules.json"], None),
+    (["--file", "/nonexistent/batch.txt"], None),
+    (["build"], None),
+    (["build", "--results", "/nonexistent/results"], None),
+], ids=["empty", "blank", "bad-utf8", "binary-bytes", "nul-bytes", "enormous", "missing-rules",
+        "missing-batch", "build-no-results", "build-missing-results"])
+def test_cli_bad_inputs_exit_2_with_one_line(args, stdin, tmp_path):
+    if stdin is not None and len(stdin) > 65536:  # a file, so the writer never sees EPIPE
+        big = tmp_path / "stdin.bin"
+        big.write_bytes(stdin)
+        with open(big, "rb") as fh:
+            r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "route", *args], stdin=fh,
+                               capture_output=True, cwd=ROOT, timeout=120)
+    else:
+        r = _run_cli(*args, stdin=stdin)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+
+
+def test_cli_batch_reports_bad_lines_and_keeps_good_ones(tmp_path):
+    f = tmp_path / "b.txt"
+    f.write_bytes(b"Mtoto ana homa kali.\nbad \xff line\n\nThe patient has a fever.\n")
+    r = _run_cli("--file", str(f))
+    out = r.stdout.decode().splitlines()
+    assert r.returncode == 2 and r.stderr.decode().count("\n") == 1
+    assert out[0].startswith("1: earth") and out[1].startswith("2: error: ") and out[2].startswith("4: global")
+
+
+# ------------------------------------------------------------------ import hygiene
+def test_router_never_imports_torch_or_transformer_lens(tmp_path):
+    code = (
+        "import sys, json\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from analysis.routing import Router, build_rules\n"
+        "from analysis.routing.evaluate import evaluate\n"
+        "import cli\n"
+        "d = Router.load().route('बच्चे को तेज़ fever है।')\n"
+        "cli.main(['route', 'mujhe bahut tez bukhar hai'])\n"
+        "bad = [m for m in ('torch', 'transformer_lens', 'transformers') if m in sys.modules]\n"
+        "print(json.dumps(bad))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def test_single_variant_results_route_everything_to_base(tmp_path):
+    """Results with one variant (the embedded Gemma model) have no comparisons: all -> base."""
+    (tmp_path / "stats.csv").write_text('""\n')
+    rules = build_rules(tmp_path)
+    assert rules["languages"] == {} and rules["notes"]
+    r = Router(rules)
+    d = r.route("बच्चे को बहुत तेज़ बुखार है।")
+    assert d.variant == "base" and any("not in the rules" in x for x in d.reasons)
