@@ -239,14 +239,11 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     prompt_ids = [f"{s.unit}|{s.lang}" for s in stimuli]
     L = max(ma.n_layers, mb.n_layers)
 
-    # ---- CKA by layer on pooled activations (each model with its own tokenizer)
+    # ---- CKA by layer on pooled activations (each model with its own tokenizer; full texts,
+    #      pooled by the capture engine)
     _log(f"CKA by layer on {len(texts)} prompts ({cfg.pooling} pooling)", quiet)
-    pooled = []
-    for m in (ma, mb):
-        batch = patching.encode(m, texts, 1, cfg.skip_trailing_punct, cfg.max_tokens)
-        pooled.append(patching.capture(m, batch, "resid_post",
-                                       patching.site_layers("resid_post", m.n_layers),
-                                       pool=cfg.pooling, chunk=cfg.chunk))
+    pooled = [_pooled_resid(m, texts, cfg.pooling, cfg.skip_trailing_punct, cfg.chunk)
+              for m in (ma, mb)]
     if pooled[0].shape[0] != pooled[1].shape[0]:
         raise IncompatibleVariantsError("CKA by layer needs equal depth (layer counts differ)")
     cka = cka_by_layer(pooled[0], pooled[1], cfg.n_boot, cfg.seed)
@@ -384,6 +381,16 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     ds.attrs.update(attrs)
     _describe(ds)
     return ds
+
+
+def _pooled_resid(model, texts, pooling, strip, chunk) -> np.ndarray:
+    """Float[layer, n, d] pooled ``resid`` from the capture engine (``hooks.capture``)."""
+    from hooks.capture import pool_batch
+
+    parts = [pool_batch(model, texts[i:i + chunk], pooling, ("resid",),
+                        strip_trailing_punct=strip).acts["resid"]
+             for i in range(0, len(texts), chunk)]
+    return np.concatenate(parts).transpose(1, 0, 2)
 
 
 def _mismatched_layer(l: int, site: str, L: int) -> int:

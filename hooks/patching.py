@@ -18,7 +18,6 @@ anything else raises :class:`errors.IncompatibleVariantsError`. This module neve
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -48,23 +47,13 @@ def site_layers(site: str, n_layers: int) -> list[int]:
     return list(range(0 if site == "resid_post" else 1, n_layers + 1))
 
 
-def _is_trailing_junk(piece: str) -> bool:
-    """True for a token string made only of punctuation / whitespace (incl. byte-level markers)."""
-    text = piece.replace("\u0120", " ").replace("\u2581", " ").replace("\u010a", "\n")
-    return all(ch.isspace() or unicodedata.category(ch)[0] in "PZ" for ch in text)
-
-
 def content_mask(tokenizer, ids: Sequence[int], skip_trailing_punct: bool = True) -> np.ndarray:
-    """Bool[T]: content tokens of one prompt (module doc). Never empty if any non-special token."""
-    special = set(tokenizer.all_special_ids)
-    mask = np.array([int(i) not in special for i in ids], dtype=bool)
-    if skip_trailing_punct and mask.any():
-        idx = np.flatnonzero(mask)
-        keep_until = len(idx)
-        while keep_until > 1 and _is_trailing_junk(tokenizer.decode([int(ids[idx[keep_until - 1]])])):
-            keep_until -= 1
-        mask[idx[keep_until:]] = False
-    return mask
+    """Bool[T]: content tokens of one prompt, exactly as the capture engine defines them
+    (``hooks.capture.content_mask``: no BOS/EOS/pad/special, no trailing punctuation)."""
+    from hooks.capture import content_mask as engine_mask
+
+    t = torch.tensor([list(ids)], dtype=torch.long)
+    return engine_mask(t, torch.ones_like(t), tokenizer, skip_trailing_punct)[0].numpy()
 
 
 def content_positions(tokenizer, ids: Sequence[int], k: int = 1,
