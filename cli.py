@@ -97,6 +97,28 @@ def cmd_diff(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_quant(args: argparse.Namespace) -> None:
+    from hooks import quant_pipeline as qp
+    from hooks.registry import resolve
+
+    resolve(args.model)  # fail fast on a bad name or quantization spec
+    common = dict(model_name=args.model, out=Path(args.out), device=args.device)
+    data = dict(probe_set=getattr(args, "probes", "udhr"), langs=getattr(args, "langs", None),
+                units=getattr(args, "units", None))
+    if args.quant_command == "weights":
+        qp.run_weights(**common)
+    elif args.quant_command == "evaluate":
+        qp.run_evaluate(configs=args.configs, n_boot=args.n_boot, n_perm=args.n_perm,
+                        **common, **data)
+    elif args.quant_command == "sinks":
+        qp.run_sinks(n_boot=args.n_boot, n_perm=args.n_perm, **common, **data)
+    else:
+        qp.run_heads(n_perm=args.n_perm, alpha=args.alpha, min_eta2=args.min_eta2,
+                     **common, **data)
+    for md in sorted(Path(args.out).glob(f"summary_{args.quant_command}.md")):
+        print(md.read_text())
+
+
 def cmd_cache(args: argparse.Namespace) -> None:
     from storage.cache import CacheRequest, parse_shard, run_cache
 
@@ -385,6 +407,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="report.html", help="output HTML file")
     p.add_argument("--title", default=None)
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("quant", help="quantization disparity: weights, evaluate, sinks, heads")
+    qsub = p.add_subparsers(dest="quant_command", required=True)
+    for name, text in (("weights", "weight outlier statistics + super-weight candidates"),
+                       ("evaluate", "per-language bits-per-byte degradation, disparity, drift"),
+                       ("sinks", "attention-sink mass per language/layer/head vs kurtosis"),
+                       ("heads", "language-specific heads (permutation test)")):
+        q = qsub.add_parser(name, help=text)
+        q.add_argument("--model", default="gemma-3-270m",
+                       help="registry name (may carry @<quant>, e.g. gemma-3-270m@int4-g128)")
+        q.add_argument("--device", default=None, help="cuda | mps | cpu")
+        q.add_argument("--out", default="runs/quant", help="results directory")
+        if name != "weights":
+            q.add_argument("--probes", default="udhr", help="parallel probe set")
+            q.add_argument("--langs", nargs="+", default=None, help="languages (default: all)")
+            q.add_argument("--units", type=int, default=None, help="first N units only")
+            q.add_argument("--n-perm", type=int, default=5000 if name != "heads" else 2000)
+        if name in ("evaluate", "sinks"):
+            q.add_argument("--n-boot", type=int, default=2000)
+        if name == "evaluate":
+            q.add_argument("--configs", nargs="+", default=["int8-pc", "int4-g128", "int3-g128"],
+                           help="quant specs, e.g. int4-g128 int3-pc-keep0.1")
+        if name == "heads":
+            q.add_argument("--alpha", type=float, default=0.05, help="BH q threshold")
+            q.add_argument("--min-eta2", type=float, default=0.5,
+                           help="effect size a significant head also needs to count as specific")
+    p.set_defaults(func=cmd_quant)
     return parser
 
 

@@ -165,7 +165,7 @@ class HookedModel:
                 "d_model": str(self.d_model),
                 "transformer_lens_version": version("transformer-lens"),
                 "transformers_version": version("transformers"),
-                "torch_version": torch.__version__}
+                "torch_version": torch.__version__, **self.extra}
 
 
 def quiet_transformers() -> None:
@@ -191,7 +191,14 @@ def load_model(name: str, device: str | None = None, dtype: str = "float32",
     spec = resolve(name)
     device = pick_device(device)
     quiet_transformers()
-    hf_model, tokenizer, folder = _load_hf(spec, DTYPES[dtype])
+    hf_model, tokenizer, folder = _load_hf(spec.unquantized(), DTYPES[dtype])
+    extra = {}
+    if spec.quant:  # simulated quantization: on the HF weights, before the bridge boots
+        from hooks.quantize import parse_quant, quantize_model
+
+        cfg = parse_quant(spec.quant)
+        extra = {"quant": cfg.to_json(), **{f"quant_{k}": str(v) for k, v in
+                                            quantize_model(hf_model, cfg).items() if k != "quant"}}
     from transformer_lens.model_bridge import TransformerBridge
 
     bridge = TransformerBridge.boot_transformers(str(folder or spec.location), hf_model=hf_model,
@@ -201,8 +208,11 @@ def load_model(name: str, device: str | None = None, dtype: str = "float32",
         bridge.enable_compatibility_mode(disable_warnings=True)
     bridge.eval()
     sha = weights_sha256(folder) if folder else state_dict_sha256(hf_model)
+    if spec.quant:  # the variant's identity: base weights + quantization config
+        extra["base_weights_sha256"] = sha
+        sha = hashlib.sha256(f"{sha}\n{extra['quant']}".encode()).hexdigest()
     return HookedModel(spec, bridge, tokenizer, sha, processing, device, dtype,
-                       str(folder) if folder else None)
+                       str(folder) if folder else None, extra)
 
 
 def _load_hf(spec: ModelSpec, dtype: torch.dtype):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from errors import UnknownModelError
@@ -32,6 +32,14 @@ class ModelSpec:
     approx_params: str = ""
     seed: int = 0
     perturb: float = 0.0
+    quant: str = ""  # canonical simulated-quantization tag (hooks.quantize), "" = none
+
+    def unquantized(self) -> "ModelSpec":
+        """The spec of the full-precision base of a ``name@quant`` variant (self if none)."""
+        if not self.quant:
+            return self
+        return replace(self, name=self.name.partition("@")[0],
+                       variant=self.variant.partition("@")[0], quant="")
 
 
 def _registry() -> dict[str, ModelSpec]:
@@ -57,10 +65,24 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve(name: str) -> ModelSpec:
-    """Registry name, local directory or Hugging Face id -> spec; else a helpful error."""
+    """Registry name, local directory or Hugging Face id -> spec; else a helpful error.
+
+    ``<any of those>@<quant>`` (e.g. ``gemma-3-270m@int4-g128``) is the same model with
+    simulated weight quantization applied on load (see :mod:`hooks.quantize`).
+    """
     if name in REGISTRY:
         return REGISTRY[name]
     path = Path(os.path.expanduser(name))
+    if "@" in name and not path.is_dir():
+        from hooks.quantize import parse_quant
+
+        base_name, _, quant = name.rpartition("@")
+        cfg = parse_quant(quant)
+        base = resolve(base_name)
+        if base.quant:
+            raise UnknownModelError(f"{name!r}: a model can carry only one quantization spec")
+        return replace(base, name=f"{base.name}@{cfg.tag}", variant=f"{base.variant}@{cfg.tag}",
+                       quant=cfg.tag)
     if path.is_dir():
         if not (path / "config.json").exists():
             raise UnknownModelError(f"{path} is a directory but has no config.json "
