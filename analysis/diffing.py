@@ -217,11 +217,11 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     from hooks import patching
 
     if models is None:
-        from hooks.simquant import load_variant
+        from hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
 
         _log(f"loading {cfg.a} and {cfg.b}", quiet)
-        models = (load_variant(cfg.a, cfg.device, cfg.dtype, cfg.processing),
-                  load_variant(cfg.b, cfg.device, cfg.dtype, cfg.processing))
+        models = (load_model(cfg.a, cfg.device, cfg.dtype, cfg.processing),
+                  load_model(cfg.b, cfg.device, cfg.dtype, cfg.processing))
     ma, mb = models
     if cfg.require_patching:
         patching.require_same_architecture(ma, mb)
