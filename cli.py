@@ -79,7 +79,7 @@ def cmd_diff(args: argparse.Namespace) -> None:
                      min_shared_ratio=args.min_shared_ratio, n_boot=args.n_boot, seed=args.seed,
                      device=args.device, dtype=args.dtype, processing=args.processing,
                      require_patching=not args.allow_cka_only, max_tokens=args.max_tokens,
-                     kl_layers=args.kl_layers)
+                     kl_layers=args.kl_layers, maps=not args.skip_maps)
     ds = run_diff(cfg)
     path = write_results(ds, args.out)
     s = summarize(ds)
@@ -375,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=48)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-maps", action="store_true",
+                   help="CKA and patching KL only (no transport maps or mapped patching)")
     p.add_argument("--allow-cka-only", action="store_true",
                    help="for pairs that cannot be patched (e.g. different tokenizers): CKA only")
     p.add_argument("--out", required=True)

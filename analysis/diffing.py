@@ -190,6 +190,7 @@ class DiffConfig:
     require_patching: bool = True  # False: a pair that cannot be patched gets CKA only
     max_tokens: int = 48  # prompts are truncated to this many tokens (incl. BOS)
     kl_layers: Sequence[int] | None = None  # layers for KL-by-layer; None = all
+    maps: bool = True  # False: CKA and patching KL only (no transport maps / mapped patching)
     n_boot: int = 1000
     seed: int = 0
     device: str | None = None
@@ -286,6 +287,11 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     control = cfg.control_layer if cfg.control_layer is not None else max(1, round(L / 4))
     peak = int(np.nanargmax(mean[0][1:]) + 1)
     attrs.update(control_layer=control, peak_kl_layer=peak)
+    if not cfg.maps:
+        attrs["maps_skipped"] = 1
+        ds.attrs.update(attrs)
+        _describe(ds)
+        return ds
 
     # ---- transport maps: K positions per prompt, leakage-free split by group
     groups_of_prompt = np.array([s.unit if cfg.split_by == "unit" else p
@@ -444,6 +450,7 @@ def _describe(ds: xr.Dataset) -> None:
     if "kl" in ds:
         ds["kl"].attrs["long_name"] = "mean KL(B_patched || B) (a_to_b) / KL(A_patched || A) (b_to_a)"
         ds["kl_asymmetry"].attrs["long_name"] = "mean of KL a_to_b minus KL b_to_a, paired by prompt"
+    if "kl_reduction" in ds:
         ds["kl_reduction"].attrs["long_name"] = "1 - mean KL(condition) / mean KL(raw), val prompts"
 
 
@@ -468,7 +475,7 @@ def summarize(ds: xr.Dataset) -> dict:
         s["kl_a_to_b"] = _fmt_series(ds["kl"].sel(direction="a_to_b"), ds["kl_ci"].sel(direction="a_to_b"))
         s["kl_b_to_a"] = _fmt_series(ds["kl"].sel(direction="b_to_a"), ds["kl_ci"].sel(direction="b_to_a"))
         s["peak_kl_layer"], s["control_layer"] = ds.attrs["peak_kl_layer"], ds.attrs["control_layer"]
-        s["kl_reduction"] = {f"{site}@{l}": {c: [round(float(ds["kl_reduction"].sel(site=site, patch_layer=l, condition=c)), 4)]
+        s["kl_reduction"] = {} if "kl_reduction" not in ds else {f"{site}@{l}": {c: [round(float(ds["kl_reduction"].sel(site=site, patch_layer=l, condition=c)), 4)]
                                              + [round(float(v), 4) for v in ds["kl_reduction_ci"].sel(site=site, patch_layer=l, condition=c)]
                                              for c in ds.condition.values}
                              for site in ds.site.values for l in ds.patch_layer.values}

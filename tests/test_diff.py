@@ -303,6 +303,25 @@ def test_run_diff_end_to_end(base, twin, tmp_path):
     back.close()
 
 
+def test_cli_diff_skip_maps_writes_kl_and_cka(tmp_path, capsys):
+    import xarray as xr
+
+    import cli
+
+    code = cli.main(["diff", "--a", "tiny-cohere2", "--b", "tiny-cohere2-fire", "--probes", "udhr",
+                     "--langs", "en", "fr", "--limit", "5", "--kl-layers", "0", "2", "4",
+                     "--skip-maps", "--n-boot", "50", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "tiny-cohere2 vs tiny-cohere2-fire" in out and "wrote" in out
+    ds = xr.open_dataset(tmp_path / "diff.nc")
+    kl = ds["kl"].sel(direction="a_to_b")
+    assert np.isnan(kl.sel(layer=1)) and (kl.sel(layer=[2, 4]) > 0).all()
+    assert (ds["cka"].sel(kind="linear", layer=4) < 1).item()
+    assert ds.attrs["b_name"] == "tiny-cohere2-fire" and "transport" not in ds
+    ds.close()
+
+
 def test_cli_diff_refuses_incompatible(tmp_path, capsys):
     import cli
 
