@@ -69,6 +69,34 @@ def cmd_probes(args: argparse.Namespace) -> None:
             print(f"wrote {path}")
 
 
+def cmd_diff(args: argparse.Namespace) -> None:
+    from analysis.diffing import DiffConfig, run_diff, summarize, write_results
+
+    cfg = DiffConfig(a=args.a, b=args.b, probes=args.probes, langs=args.langs, limit=args.limit,
+                     positions=args.positions, k_positions=args.k_positions, sites=args.sites,
+                     map_method=args.map, patch_layers=args.patch_layers,
+                     control_layer=args.control_layer, alphas=args.alphas,
+                     min_shared_ratio=args.min_shared_ratio, n_boot=args.n_boot, seed=args.seed,
+                     device=args.device, dtype=args.dtype, processing=args.processing,
+                     require_patching=not args.allow_cka_only, max_tokens=args.max_tokens,
+                     kl_layers=args.kl_layers, maps=not args.skip_maps)
+    ds = run_diff(cfg)
+    path = write_results(ds, args.out)
+    s = summarize(ds)
+    print(f"{s['a']} vs {s['b']}: {s['prompts']} prompts ({s['fairness']})")
+    print("layer  CKA linear [95% CI]" + ("      KL a->b [95% CI]        KL b->a" if "kl_a_to_b" in s else ""))
+    for i, (l, c, lo, hi) in enumerate(s["cka_linear"]):
+        row = f"{l:>5}  {c:.3f} [{lo:.3f}, {hi:.3f}]"
+        if "kl_a_to_b" in s:
+            _, k, klo, khi = s["kl_a_to_b"][i]
+            row += f"   {k:.4f} [{klo:.4f}, {khi:.4f}]   {s['kl_b_to_a'][i][1]:.4f}"
+        print(row)
+    for key, conds in s.get("kl_reduction", {}).items():
+        print(f"  mapped patching {key}: " + ", ".join(
+            f"{c} {v[0]:+.1%} [{v[1]:+.1%}, {v[2]:+.1%}]" for c, v in conds.items() if c != "raw"))
+    print(f"wrote {path}")
+
+
 def cmd_quant(args: argparse.Namespace) -> None:
     from hooks import quant_pipeline as qp
     from hooks.registry import resolve
@@ -324,6 +352,39 @@ def build_parser() -> argparse.ArgumentParser:
     b = psub.add_parser("build", help="regenerate the committed sets from upstream packages")
     b.add_argument("--out", default=str(Path(__file__).parent / "probes" / "data"))
     p.set_defaults(func=cmd_probes)
+    p = sub.add_parser("diff", help="model diffing: CKA, cross-model patching, transport maps")
+    p.add_argument("--a", required=True, help="variant A (registry name, folder, hub id, "
+                   "or BASE@int4-g128 simulated quantization)")
+    p.add_argument("--b", required=True, help="variant B")
+    p.add_argument("--probes", default="udhr")
+    p.add_argument("--langs", nargs="+", default=None)
+    p.add_argument("--limit", type=int, default=None, help="first N units of the probe set")
+    p.add_argument("--positions", default="last", choices=["last", "all"],
+                   help="patch the last content token (default) or all content tokens")
+    p.add_argument("--k-positions", type=int, default=8, help="positions per prompt for maps")
+    p.add_argument("--sites", nargs="+", default=["resid_post", "attn_out", "mlp_out"])
+    p.add_argument("--map", default="ridge",
+                   choices=["ridge", "ridge_residual", "procrustes", "procrustes_whitened"],
+                   help="map used for mapped patching")
+    p.add_argument("--patch-layers", type=int, nargs="+", default=None,
+                   help="mapped-patching layers (default: peak-KL layer and control layer)")
+    p.add_argument("--kl-layers", type=int, nargs="+", default=None,
+                   help="layers for KL by layer (default: all)")
+    p.add_argument("--control-layer", type=int, default=None)
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    p.add_argument("--min-shared-ratio", type=float, default=0.65)
+    p.add_argument("--max-tokens", type=int, default=48)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-maps", action="store_true",
+                   help="CKA and patching KL only (no transport maps or mapped patching)")
+    p.add_argument("--allow-cka-only", action="store_true",
+                   help="for pairs that cannot be patched (e.g. different tokenizers): CKA only")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--processing", default="raw", choices=["raw", "compat"])
+    p.set_defaults(func=cmd_diff)
     p = sub.add_parser("quant", help="quantization disparity: weights, evaluate, sinks, heads")
     qsub = p.add_subparsers(dest="quant_command", required=True)
     for name, text in (("weights", "weight outlier statistics + super-weight candidates"),
