@@ -5,6 +5,7 @@
 - :func:`degradation`: per-language relative bits-per-byte degradation and the disparity
   ratio (low-resource mean / high-resource mean) with paired bootstrap CIs over units.
 - :func:`correlate`: Pearson + Spearman with bootstrap CIs and permutation p-values.
+- :func:`linear_fit`: least-squares line with a pairs-bootstrap confidence band (for figures).
 - :func:`language_effect`: per-head permutation test of a language effect (units as blocks),
   Benjamini-Hochberg q-values, eta squared.
 - :func:`excess_kurtosis`, :func:`bootstrap_mean`.
@@ -168,6 +169,47 @@ def correlate(x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95
         p = (np.sum(np.abs(null) >= abs(point) - 1e-12) + 1) / (n_perm + 1)
         out.update({("pearson_r" if name == "pearson" else "spearman_rho"): point,
                     f"{name}_lo": float(lo), f"{name}_hi": float(hi), f"{name}_p": float(p)})
+    return out
+
+
+def linear_fit(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+               n_grid: int = 50) -> dict[str, np.ndarray]:
+    """Least-squares line ``y = intercept + slope * x`` with a bootstrap confidence band.
+
+    Pairs with a NaN are dropped. The band is the pointwise percentile interval of the
+    bootstrap lines (pairs resampled with replacement) on ``n_grid`` even points spanning the
+    observed x range; resamples with constant x give no line and are ignored. Returns
+    ``slope``/``intercept`` with ``_lo``/``_hi`` bounds, ``n``, and ``grid``, ``fit``,
+    ``fit_lo``, ``fit_hi`` (``(n_grid,)``). All NaN when fewer than 3 pairs or constant x.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    n = len(x)
+    nan_grid = np.full(n_grid, np.nan)
+    out = {"n": n, **{k: np.nan for k in ("slope", "slope_lo", "slope_hi", "intercept",
+                                          "intercept_lo", "intercept_hi")},
+           "grid": nan_grid, "fit": nan_grid, "fit_lo": nan_grid, "fit_hi": nan_grid}
+    if n < 3 or np.ptp(x) == 0:
+        return out
+
+    def ols(xs, ys):  # rows of samples -> slope, intercept (NaN for constant x)
+        xm, ym = xs.mean(-1, keepdims=True), ys.mean(-1, keepdims=True)
+        sxx = ((xs - xm) ** 2).sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            b = np.where(sxx > 0, ((xs - xm) * (ys - ym)).sum(-1) / sxx, np.nan)
+        return b, ym[..., 0] - b * xm[..., 0]
+
+    slope, icpt = ols(x, y)
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    bs, bi = ols(x[idx], y[idx])
+    grid = np.linspace(x.min(), x.max(), n_grid)
+    lines = bi[:, None] + bs[:, None] * grid[None]
+    (s_lo, s_hi), (i_lo, i_hi) = _ci(bs, level), _ci(bi, level)
+    f_lo, f_hi = _ci(lines, level)
+    out.update(slope=float(slope), slope_lo=float(s_lo), slope_hi=float(s_hi), intercept=float(icpt),
+               intercept_lo=float(i_lo), intercept_hi=float(i_hi), grid=grid,
+               fit=icpt + slope * grid, fit_lo=f_lo, fit_hi=f_hi)
     return out
 
 

@@ -36,7 +36,7 @@ class FigureSpec:
 #: name -> spec, in registration order
 REGISTRY: dict[str, FigureSpec] = {}
 #: modules imported before rendering so their ``@figure`` functions register (other branches append)
-PLUGIN_MODULES: list[str] = ["figures.alignment"]
+PLUGIN_MODULES: list[str] = ["figures.alignment", "figures.quant", "figures.diff"]
 
 
 def figure(name: str, needs: Sequence[str], title: str | None = None, description: str = "") -> Callable:

@@ -17,7 +17,9 @@ matplotlib.use("Agg")  # figures never need a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = ["OKABE_ITO", "VARIANT_COLORS", "RC", "style", "variant_style", "lang_name", "lang_label",
-           "script_name", "INDIC_SCRIPTS", "save", "to_png_bytes", "GREY", "NULL_COLOR", "CMAP"]
+           "script_name", "INDIC_SCRIPTS", "save", "to_png_bytes", "GREY", "NULL_COLOR", "CMAP",
+           "RESOURCE_COLORS", "RESOURCE_MARKERS", "RESOURCE_ORDER", "MATRIX_STYLES", "DIRECTION_COLORS",
+           "KIND_COLORS", "CONDITION_COLORS", "matrix_style"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette
 OKABE_ITO = {
@@ -29,6 +31,20 @@ VARIANT_COLORS = {"base": OKABE_ITO["black"], "global": OKABE_ITO["blue"], "fire
                   "earth": OKABE_ITO["bluish_green"], "water": OKABE_ITO["sky_blue"]}
 _EXTRA = [OKABE_ITO[k] for k in ("orange", "reddish_purple", "blue", "sky_blue", "bluish_green", "vermillion", "yellow")]
 _DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
+#: resource level (probes.LANGUAGES / the ``resource`` coordinate) -> colour and marker
+RESOURCE_COLORS = {"high": OKABE_ITO["blue"], "medium": OKABE_ITO["orange"], "low": OKABE_ITO["vermillion"]}
+RESOURCE_MARKERS = {"high": "o", "medium": "s", "low": "D"}
+RESOURCE_ORDER = ("high", "medium", "low")
+#: decoder linear matrices: attention solid, MLP dashed
+MATRIX_STYLES = {"q_proj": (OKABE_ITO["blue"], "-"), "k_proj": (OKABE_ITO["sky_blue"], "-"),
+                 "v_proj": (OKABE_ITO["bluish_green"], "-"), "o_proj": (OKABE_ITO["black"], "-"),
+                 "gate_proj": (OKABE_ITO["orange"], "--"), "up_proj": (OKABE_ITO["reddish_purple"], "--"),
+                 "down_proj": (OKABE_ITO["vermillion"], "--")}
+#: model diffing: patching direction, CKA kind, control condition
+DIRECTION_COLORS = {"a_to_b": OKABE_ITO["blue"], "b_to_a": OKABE_ITO["vermillion"]}
+KIND_COLORS = {"linear": OKABE_ITO["blue"], "debiased": OKABE_ITO["orange"]}
+CONDITION_COLORS = {"raw": OKABE_ITO["black"], "mapped": OKABE_ITO["blue"], "mismatched_layer": OKABE_ITO["orange"],
+                    "shuffled_pairs": OKABE_ITO["reddish_purple"], "ablate": "#8c8c8c"}
 GREY = "#8c8c8c"
 NULL_COLOR = "#bdbdbd"
 #: sequential colour map for layers (perceptually uniform, colour-blind safe)
@@ -85,6 +101,15 @@ def variant_style(variant: str, variants: Sequence[str]) -> dict:
     others = [v for v in variants if v not in VARIANT_COLORS]
     color = VARIANT_COLORS.get(variant) or _EXTRA[others.index(variant) % len(_EXTRA)]
     return {"color": color, "linestyle": _DASHES[i % len(_DASHES)]}
+
+
+def matrix_style(kind: str, kinds: Sequence[str]) -> dict:
+    """Colour + dash for a weight-matrix type (known Gemma/Cohere names fixed, others by position)."""
+    if kind in MATRIX_STYLES:
+        c, ls = MATRIX_STYLES[kind]
+        return {"color": c, "linestyle": ls}
+    i = [k for k in kinds if k not in MATRIX_STYLES].index(kind) if kind in kinds else 0
+    return {"color": _EXTRA[i % len(_EXTRA)], "linestyle": _DASHES[(i + 1) % len(_DASHES)]}
 
 
 def lang_name(code: str) -> str:

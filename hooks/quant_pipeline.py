@@ -253,12 +253,45 @@ def run_evaluate(model_name: str = "gemma-3-270m", configs=("int8-pc", "int4-g12
     ds = ds.assign_coords(corr_predictor=list(ds.predictor.values) + ["predicted_error"],
                           stat=stats_names)
     ds["correlation"] = (("variant", "corr_predictor", "stat"), corr)
+    ds = _add_fits(ds, n_boot)
     ds.attrs.update(_method_attrs(base, configs=configs, n_boot=n_boot, n_perm=n_perm,
                                   disparity="mean rel. degradation low / high resource",
                                   ci="95% percentile bootstrap over units (paired); "
                                      "correlations: bootstrap over languages",
                                   base_model=model_name))
     _write(ds, Path(out) / "evaluate.nc", evaluate_summary(ds), log)
+    return ds
+
+
+def _add_fits(ds: xr.Dataset, n_boot: int, n_grid: int = 50) -> xr.Dataset:
+    """Least-squares line of relative degradation on each predictor (over languages) with its
+    bootstrap band, per variant: what the fertility-vs-degradation figure draws."""
+    from analysis.quantization import linear_fit
+
+    preds = list(ds.corr_predictor.values)
+    shape = (ds.sizes["variant"], len(preds))
+    scal = {k: np.full(shape, np.nan) for k in ("slope", "slope_lo", "slope_hi", "intercept",
+                                                "intercept_lo", "intercept_hi")}
+    grids = {k: np.full(shape + (n_grid,), np.nan) for k in ("grid", "fit", "fit_lo", "fit_hi")}
+    for vi, c in enumerate(ds.variant.values):
+        y = ds.rel_degradation.sel(variant=c).values
+        for pi, p in enumerate(preds):
+            x = (ds.predicted_error.sel(variant=c) if p == "predicted_error"
+                 else ds.predictor_value.sel(predictor=p)).values
+            f = linear_fit(x, y, n_boot=n_boot, n_grid=n_grid)
+            for k in scal:
+                scal[k][vi, pi] = f[k]
+            for k in grids:
+                grids[k][vi, pi] = f[k]
+    dims = ("variant", "corr_predictor")
+    for k, v in scal.items():
+        ds[f"fit_{k}"] = (dims, v)
+    names = {"grid": "fit_x", "fit": "fit_y", "fit_lo": "fit_y_lo", "fit_hi": "fit_y_hi"}
+    for k, v in grids.items():
+        ds[names[k]] = (dims + ("fit_point",), v)
+    ds["fit_y"].attrs["long_name"] = ("least-squares line of rel_degradation on the predictor "
+                                      "(over languages), evaluated at fit_x; _lo/_hi: 95% "
+                                      "pairs-bootstrap band")
     return ds
 
 
@@ -354,6 +387,9 @@ def run_sinks(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_s
                       for s in stats_names] for i in range(len(kinds))])
     ds = ds.assign_coords(kurtosis_of=kinds, stat=stats_names)
     ds["layer_sink"] = ("block", layer_sink)
+    _, lo, hi = bootstrap_mean(base.sink.mean(("lang", "head")).transpose("block", "unit").values,
+                               n_boot=n_boot)  # CI over units (of the per-unit means)
+    ds["layer_sink_lo"], ds["layer_sink_hi"] = ("block", lo), ("block", hi)
     ds["layer_weight_kurtosis"] = (("block", "kurtosis_of"), kurt)
     ds["sink_kurtosis_correlation"] = (("kurtosis_of", "stat"), corr)
     ds.attrs.update(_method_attrs(base, n_boot=n_boot, n_perm=n_perm,
@@ -393,6 +429,8 @@ def run_heads(model_name: str = "gemma-3-270m", out: Path = DEFAULT_OUT, probe_s
                     coords={"metric": metrics, "block": base.block.values, "head": base["head"].values})
     ds["significant"] = ds.q < alpha
     ds["specific"] = ds.significant & (ds.eta2 >= min_eta2)
+    ds["significant_share"] = ds.significant.mean("head")  # share of heads per (metric, block)
+    ds["specific_share"] = ds.specific.mean("head")
     ds.attrs.update(_method_attrs(base, n_perm=n_perm, alpha=alpha, min_eta2=min_eta2,
                                   test="eta^2 of language after removing unit means; null: "
                                        "languages permuted within each unit; BH over heads"))
