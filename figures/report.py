@@ -22,7 +22,7 @@ import pandas as pd
 from errors import StorageError
 
 from .registry import available, make_figure
-from .results import Results
+from .results import Results, decode_attr
 from .style import lang_name, script_name, to_png_bytes, variant_style
 
 __all__ = ["build_report", "explorer_data"]
@@ -173,9 +173,19 @@ def _failures(res: Results, limit: int = 100) -> str:
     return f"<p>{n} flagged (variant worse than baseline beyond its CI).</p>{body}{more}"
 
 
-def _figures(res: Results) -> str:
+#: figure module -> report section that embeds its figures (others go to "Figures")
+_SECTION_OF_MODULE = {"figures.quant": "quant", "figures.diff": "diff"}
+
+
+def _section_of(spec) -> str:
+    return _SECTION_OF_MODULE.get(spec.func.__module__, "figures")
+
+
+def _figures(res: Results, section: str = "figures") -> str:
     out = []
     for spec in available(res):
+        if _section_of(spec) != section:
+            continue
         png = to_png_bytes(make_figure(spec.name, res))
         import matplotlib.pyplot as plt  # noqa: PLC0415
 
@@ -185,6 +195,104 @@ def _figures(res: Results) -> str:
                    f"<figcaption><b>{_e(spec.title)}.</b> {_e(spec.description)} "
                    f"<span class=file>({_e(spec.name)}.png / .svg)</span></figcaption></figure>")
     return "\n".join(out)
+
+
+QUANT_FILES = ("evaluate.nc", "weights.nc", "sinks.nc", "heads.nc")
+
+
+def _attrs_of(res: Results, name: str) -> dict:
+    return {k: decode_attr(v) for k, v in res.dataset(name).attrs.items()}
+
+
+def _ci_cell(x: Any, lo: Any, hi: Any, nd: int = 3, pct: bool = False, sig: bool = False) -> str:
+    if sig:  # significant digits (KL values span orders of magnitude)
+        f = lambda v: f"{float(v):.{nd}g}" if math.isfinite(float(v)) else "–"  # noqa: E731
+    elif pct:
+        f = lambda v: _num(float(v) * 100, max(nd - 2, 1)) + "%"  # noqa: E731
+    else:
+        f = lambda v: _num(v, nd)  # noqa: E731
+    return f"{f(x)} <span class=ci>[{f(lo)}, {f(hi)}]</span>"
+
+
+def _quant_section(res: Results) -> str:
+    """Quantization (issue 7): what was run, the disparity headline table, the figures."""
+    parts = []
+    if res.has("evaluate.nc"):
+        ev = res.dataset("evaluate.nc")
+        a = _attrs_of(res, "evaluate.nc")
+        resource = [str(r) for r in ev["resource"].values] if "resource" in ev.coords else []
+        counts = ", ".join(f"{resource.count(r)} {r}" for r in ("low", "medium", "high") if r in resource)
+        n_units = int(ev["n_units"].max()) if "n_units" in ev else "?"
+        parts.append(
+            f"<p>Model <code>{_e(str(a.get('model_id', a.get('base_model', '?'))))}</code> (weights "
+            f"<code>{_e(str(a.get('weights_sha256', '?'))[:16])}</code>), simulated weight-only round-to-nearest "
+            f"quantization of the decoder linear matrices; probe set <code>{_e(str(a.get('probe_set', '?')))}</code>, "
+            f"{ev.sizes['lang']} languages ({_e(counts)} resource), up to {n_units} units each. Degradation = "
+            f"bits per byte after / before - 1 per language; disparity ratio = {_e(str(a.get('disparity', '')))}. "
+            f"CIs: {_e(str(a.get('ci', '95% bootstrap')))} ({a.get('n_boot', '?')} resamples).</p>")
+        rows = []
+        for v in ev["variant"].values:
+            s = ev.sel(variant=v)
+            group = int(s["group"]) if "group" in s.coords else 0
+            rows.append((
+                f"<code>{_e(str(v))}</code>", f"{int(s['bits'])}" if "bits" in s.coords else "–",
+                "per channel" if not group else f"{group}",
+                f"{float(s['keep_percent']):g}%" if "keep_percent" in s.coords else "–",
+                _ci_cell(s["disparity_ratio"], s["disparity_ratio_lo"], s["disparity_ratio_hi"], 2),
+                _ci_cell(s["disparity_diff"], s["disparity_diff_lo"], s["disparity_diff_hi"], 3, pct=True)
+                if "disparity_diff" in s else "–",
+                _ci_cell(s["disparity_ratio_abs"], s["disparity_ratio_abs_lo"], s["disparity_ratio_abs_hi"], 2)
+                if "disparity_ratio_abs" in s else "–"))
+        cols = ["config", "bits", "group", "kept outliers", "disparity ratio (low / high) [95% CI]",
+                "low − high rel. degradation [95% CI]", "ratio of absolute bpb increase [95% CI]"]
+        parts.append("<h3>Disparity per config</h3>" + _table(pd.DataFrame(rows, columns=cols), "quant-headline"))
+    else:
+        name = next(f for f in QUANT_FILES if res.has(f))
+        a = _attrs_of(res, name)
+        parts.append(f"<p>Model <code>{_e(str(a.get('model_id', '?')))}</code>; no <code>evaluate.nc</code> in this "
+                     f"directory, so no disparity table.</p>")
+    present = ", ".join(f"<code>{f}</code>" for f in QUANT_FILES if res.has(f))
+    parts.append(f'<p class="note">Files: {present} (and <code>summary_*.md</code>), written by '
+                 "<code>python cli.py quant ...</code>.</p>")
+    parts.append(_figures(res, "quant"))
+    return "".join(parts)
+
+
+def _diff_section(res: Results) -> str:
+    """Model diffing (issue 8): setup, controls table (KL and reduction with CIs), the figures."""
+    ds = res.dataset("diff.nc")
+    a = _attrs_of(res, "diff.nc")
+    an, bn = str(a.get("a_name", "A")), str(a.get("b_name", "B"))
+    parts = [
+        f"<p>Model A <code>{_e(an)}</code> (weights <code>{_e(str(a.get('a_weights_sha256', '?'))[:16])}</code>) vs "
+        f"model B <code>{_e(bn)}</code> (weights <code>{_e(str(a.get('b_weights_sha256', '?'))[:16])}</code>); probe set "
+        f"<code>{_e(str(a.get('probe_set', '?')))}</code>, languages {_e(str(a.get('langs', '?')))}, "
+        f"{ds.sizes.get('prompt', 0)} prompts kept by the shared-vocabulary filter "
+        f"({a.get('fairness_n_kept', '?')} / {a.get('fairness_n_total', '?')}). CKA on "
+        f"<code>{_e(str(a.get('pooling', '?')))}</code>-pooled residual streams; KL = {_e(str(a.get('kl', '')))}; "
+        f"{_e(str(a.get('alpha', '')))}. CIs: {float(a.get('ci_level', 0.95)):.0%} percentile bootstrap over prompts "
+        f"({a.get('n_boot', '?')} resamples).</p>"]
+    if a.get("patching_skipped"):
+        parts.append(f'<p class="note">Patching skipped: {_e(str(a["patching_skipped"]))} (CKA only).</p>')
+    if "control_kl" in ds:
+        parts.append(
+            f"<h3>Mapped patching and controls</h3><p>Validation prompts ({a.get('n_val_prompts', '?')}; maps fit on "
+            f"{a.get('n_train_prompts', '?')} training prompts with <code>{_e(str(a.get('patch_map', '?')))}</code>), "
+            "alpha = 1. KL reduction = 1 − mean KL(condition) / mean KL(raw patch).</p>")
+        rows = []
+        for site in ds["site"].values:
+            for pl in ds["patch_layer"].values:
+                for c in ds["condition"].values:
+                    sel = dict(site=site, patch_layer=pl, condition=c)
+                    kl, kci = ds["control_kl"].sel(**sel), ds["control_kl_ci"].sel(**sel)
+                    red, rci = ds["kl_reduction"].sel(**sel), ds["kl_reduction_ci"].sel(**sel)
+                    rows.append((_e(str(site)), f"{int(pl)}", _e(str(c).replace("_", " ")),
+                                 _ci_cell(kl, kci.sel(ci="lo"), kci.sel(ci="hi"), 3, sig=True),
+                                 _ci_cell(red, rci.sel(ci="lo"), rci.sel(ci="hi"), 3)))
+        parts.append(_table(pd.DataFrame(rows, columns=["site", "patch layer", "condition", "KL, nats [95% CI]",
+                                                        "KL reduction vs raw [95% CI]"]), "diff-controls"))
+    parts.append(_figures(res, "diff"))
+    return "".join(parts)
 
 
 _CSS = """
@@ -273,10 +381,43 @@ _JS = r"""
 def build_report(results_dir: str | Path, out_html: str | Path, title: str | None = None) -> Path:
     """Write one self-contained HTML report for a results directory; returns its path."""
     res = Results(results_dir)
-    if not res.has("alignment.nc"):
-        raise StorageError(f"{res.path} has no alignment.nc; the report needs the analysis results")
+    has_align, has_diff = res.has("alignment.nc"), res.has("diff.nc")
+    has_quant = any(res.has(f) for f in QUANT_FILES)
+    if not (has_align or has_quant or has_diff):
+        raise StorageError(f"{res.path} has no alignment.nc, quantization results ({', '.join(QUANT_FILES)}) or "
+                           "diff.nc; the report needs analysis results")
+    if has_align:
+        default = res.attrs.get("model_id", "results")
+    elif has_quant:
+        default = _attrs_of(res, next(f for f in QUANT_FILES if res.has(f))).get("model_id", "quantization")
+    else:
+        d = _attrs_of(res, "diff.nc")
+        default = f"{d.get('a_name', 'A')} vs {d.get('b_name', 'B')}"
+    title = title or f"polylens report: {default}"
+    sections = _alignment_sections(res) if has_align else []
+    if has_quant:
+        sections.append(("quantization", "Quantization", _quant_section(res)))
+    if has_diff:
+        sections.append(("diffing", "Model diffing", _diff_section(res)))
+    other = _figures(res, "figures") if not has_align else ""
+    if other:
+        sections.append(("figures", "Figures", other))
+    nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{_e(name)}</h2>{content}</section>' for sid, name, content in sections)
+    script = f"<script>{_JS}</script>" if has_align else ""
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{_e(title)}</h1><nav>{nav}</nav>{body}{script}</body></html>\n")
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _alignment_sections(res: Results) -> list[tuple[str, str, str]]:
+    """Sections drawn from alignment.nc and its side files (issue 6)."""
     a = res.attrs
-    title = title or f"polylens report: {a.get('model_id', 'results')}"
     sections = [("methods", "Methods and metadata", _methods(res) + _metadata(res))]
     if res.has("commitment_matrix.csv"):
         sections.append(("headline", "Headline results", _headline(res)))
@@ -301,13 +442,4 @@ def build_report(results_dir: str | Path, out_html: str | Path, title: str | Non
     sections.append(("figures", "Figures", _figures(res)))
     if res.has("failure_cases.csv"):
         sections.append(("failures", "Failure cases", _failures(res)))
-    nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
-    body = "".join(f'<section id="{sid}"><h2>{_e(name)}</h2>{content}</section>' for sid, name, content in sections)
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{_e(title)}</h1><nav>{nav}</nav>{body}<script>{_JS}</script></body></html>\n")
-    out = Path(out_html)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return sections
