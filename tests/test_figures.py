@@ -94,7 +94,8 @@ def assert_band(coll, x, lo, hi):
 # ------------------------------------------------------------------------------ registry
 def test_registry_renders_every_figure_as_png_and_svg(rendered):
     out = rendered
-    assert set(out) == set(REGISTRY)  # the full result set allows every registered figure
+    # the full alignment result set allows every alignment figure (quant/diff figures need their own files)
+    assert set(out) == {n for n, s in REGISTRY.items() if s.func.__module__ == "figures.alignment"}
     for name, paths in out.items():
         assert [p.suffix for p in paths] == [".png", ".svg"]
         assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 5000
