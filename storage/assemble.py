@@ -1,7 +1,7 @@
-"""Assemble finished parts into one labelled dataset file, streaming, atomically.
+"""Assemble finished parts into one labelled dataset file, atomically.
 
-Memory stays at one part at a time: the final arrays are created on disk (chunked,
-compressed HDF5 via h5netcdf) and each part's rows are written into their slots.
+The final arrays are created on disk (chunked, compressed HDF5 via h5netcdf) and filled one
+variant at a time: memory holds one variant's (lang, unit, layer, d) slab, never the store.
 """
 
 from __future__ import annotations
@@ -105,21 +105,29 @@ def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
                                           chunks=(1, 1, min(len(units), 64), 1, d_model),
                                           compression="gzip", compression_opts=1)
                   for site in method["sites"]}
-        n_tok = f.variables["n_tokens"]
-        for vi, variant in enumerate(variants):
-            for path in sorted(parts[variant]):
-                with xr.open_dataset(path, engine=ENGINE) as part:
-                    li = np.array([lang_ix[l] for l in part["lang"].values])
-                    ui = np.array([unit_ix[u] for u in part["unit"].values])
-                    for site, arr in arrays.items():
-                        values = part[site].values
-                        for row in range(len(li)):
-                            arr[vi, li[row], ui[row]] = values[row]
-                    counts = part["n_content"].values
-                    for row in range(len(li)):
-                        n_tok[vi, li[row], ui[row]] = counts[row]
+        for vi, variant in enumerate(variants):  # one variant in memory at a time
+            slabs, counts = _variant_slab(parts[variant], method["sites"], lang_ix, unit_ix,
+                                          n_layers + 1, d_model, method["dtype"])
+            for site, arr in arrays.items():
+                arr[vi] = slabs[site]
+            f.variables["n_tokens"][vi] = counts
     os.replace(tmp, out)
     return out
+
+
+def _variant_slab(paths, sites, lang_ix, unit_ix, n_points, d_model, dtype):
+    """All parts of one variant scattered into (lang, unit, layer, d) arrays (NaN = missing)."""
+    shape = (len(lang_ix), len(unit_ix))
+    slabs = {site: np.full(shape + (n_points, d_model), np.nan, dtype=dtype) for site in sites}
+    counts = np.zeros(shape, dtype=np.int32)
+    for path in sorted(paths):
+        with xr.open_dataset(path, engine=ENGINE) as part:
+            li = np.array([lang_ix[l] for l in part["lang"].values])
+            ui = np.array([unit_ix[u] for u in part["unit"].values])
+            for site in sites:
+                slabs[site][li, ui] = part[site].values
+            counts[li, ui] = part["n_content"].values
+    return slabs, counts
 
 
 def _axes(parts: dict[str, list[Path]], probe_set) -> tuple[list[str], list[str]]:
