@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from storage.assemble import assemble
 from storage.store import (FINAL, Method, done_keys, open_store, register_variant,
-                           write_part)
+                           write_manifest, write_part)
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,14 @@ def run_cache(req: CacheRequest, log=print) -> Path | None:
     manifest = open_store(store, method)
     texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
     mine = shard_of(list(texts), req.shard)
+    computed = 0
     for name in req.models:
         model = load_model(name, device=req.device, dtype=req.model_dtype,
                            processing=req.processing)
         variant = _variant_label(name, model, req.models)
         register_variant(store, manifest, variant, model.provenance())
         todo = [k for k in mine if k not in done_keys(store, variant)]
+        computed += len(todo)
         log(f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, "
             f"{len(todo)} to go")
         lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
@@ -105,7 +107,16 @@ def run_cache(req: CacheRequest, log=print) -> Path | None:
         log(f"shard {req.shard[0]}/{req.shard[1]} finished; combine shards with "
             f"`python cli.py merge --out DIR STORE...`")
         return None
-    return assemble([store], store / FINAL, probe_set=probe_set)
+    signature = {"variants": list(req.models), "langs": probe_set.languages,
+                 "units": probe_set.units}
+    final = store / FINAL
+    if not computed and final.exists() and manifest.get("assembled") == signature:
+        log(f"nothing new: {final} is up to date")
+        return final
+    assemble([store], final, probe_set=probe_set)
+    manifest["assembled"] = signature
+    write_manifest(store, manifest)
+    return final
 
 
 def _variant_label(name: str, model, all_names: tuple[str, ...]) -> str:

@@ -78,7 +78,7 @@ def open_store(store: Path, method: Method) -> dict:
     if manifest is None:
         manifest = {"method": method.as_dict(), "variants": {},
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        _atomic_write_text(store / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        write_manifest(store, manifest)
         return manifest
     diffs = [k for k, v in method.as_dict().items() if manifest["method"].get(k) != v]
     if diffs:
@@ -97,6 +97,10 @@ def register_variant(store: Path, manifest: dict, variant: str, provenance: dict
                            f"({known['model_id']} {known['weights_sha256'][:12]}) than "
                            f"{provenance['model_id']} {provenance['weights_sha256'][:12]}")
     manifest["variants"][variant] = provenance
+    write_manifest(store, manifest)
+
+
+def write_manifest(store: Path, manifest: dict) -> None:
     _atomic_write_text(Path(store) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 

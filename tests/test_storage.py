@@ -148,3 +148,12 @@ def test_cli_bad_store_errors(tmp_path):
     proc = subprocess.run([sys.executable, "cli.py", "merge", str(tmp_path), "--out", str(tmp_path / "x.nc")],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "no manifest.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rerun_with_nothing_new_keeps_the_final_file(tmp_path):
+    out = tmp_path / "again"
+    final = cache(out, langs=("en", "hi"), limit=3)
+    mtime = final.stat().st_mtime_ns
+    assert cache(out, langs=("en", "hi"), limit=3).stat().st_mtime_ns == mtime
+    grown = load(cache(out, langs=("en", "hi", "am"), limit=3))  # a new request re-assembles
+    assert list(grown.lang.values) == ["en", "hi", "am"]
