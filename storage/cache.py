@@ -85,7 +85,8 @@ def run_cache(req: CacheRequest, log=print) -> Path | None:
                            processing=req.processing)
         variant = _variant_label(name, model, req.models)
         register_variant(store, manifest, variant, model.provenance())
-        todo = [k for k in mine if k not in done_keys(store, variant)]
+        done = done_keys(store, variant)
+        todo = [k for k in mine if k not in done]
         computed += len(todo)
         log(f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, "
             f"{len(todo)} to go")
