@@ -157,18 +157,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def _headline(res) -> str:
-    """Per (variant, lang): peak cosine with CI, peak layer, commitment layer."""
-    rows = [f"{'variant':<10} {'lang':<5} {'peak cos [95% CI]':<24} {'peak layer':>10} "
-            f"{'margin':>7} {'commit':>7}"]
-    for v in res.variant.values:
-        for g in res.lang.values:
-            r = res.sel(variant=v, lang=g)
-            lo, hi = r["peak_cos_ci"].values
-            commit = float(r["commit_layer"])
-            rows.append(f"{v:<10} {g:<5} {float(r['peak_cos']):.3f} [{lo:.3f}, {hi:.3f}]"
-                        f"{'':<4} {float(r['peak_layer']):>10.0f} {float(r['peak_margin']):>7.3f} "
-                        f"{'never' if commit != commit else f'{commit:.0f}':>7}")
-    return "\n".join(rows)
+    from analysis.summary import format_headline, headline_table
+
+    return format_headline(headline_table(res))
 
 
 def cmd_regress(args: argparse.Namespace) -> int:

@@ -358,3 +358,14 @@ def test_analysis_package_does_not_import_torch():
     code = ("import sys, analysis.alignment, analysis.taxonomy, analysis.regress, analysis.failures, analysis.cka; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+
+
+def test_headline_table_reads_the_known_answers(res):
+    from analysis.summary import format_headline, headline_table
+
+    table = headline_table(res).set_index(["variant", "lang"])
+    hi, noise = table.loc[("base", "hi")], table.loc[("base", "noise")]
+    assert hi.centred_layer >= 4 and hi.centred_lo <= hi.centred_cos <= hi.centred_hi
+    assert hi.mexa > 0.9 and noise.mexa < 0.2 and np.isnan(noise.commit)
+    assert hi.commit == 4 and hi.centred_cos > noise.centred_cos + 0.5
+    assert "never" in format_headline(headline_table(res))
