@@ -184,12 +184,14 @@ class RidgeMap(_LinearMap):
         self.random_state = random_state
 
     @staticmethod
-    def _solve_grid(xc, yc, penalties):
-        """Coefficients for every penalty via one SVD: Float[n_alpha, d_in, d_out]."""
+    def _svd(xc, yc):
         u, s, vt = np.linalg.svd(xc, full_matrices=False)
-        uty = u.T @ yc
-        shrink = s[None, :] / (s[None, :] ** 2 + penalties[:, None])
-        return np.einsum("ki,ai,ij->akj", vt.T, shrink, uty)
+        return vt, s, u.T @ yc
+
+    @staticmethod
+    def _coef(vt, s, uty, penalty):
+        """Float[d_in, d_out] ridge coefficients for one absolute penalty (BLAS matmuls only)."""
+        return (vt.T * (s / (s ** 2 + penalty))) @ uty
 
     @staticmethod
     def _penalties(xc, alphas):
@@ -212,12 +214,15 @@ class RidgeMap(_LinearMap):
         for tr, va in group_kfold(groups, self.n_folds, self.random_state):
             ztr_mean, ytr_mean = z[tr].mean(0), Y[tr].mean(0)
             ztr = z[tr] - ztr_mean
-            coefs = self._solve_grid(ztr, Y[tr] - ytr_mean, self._penalties(ztr, self.alphas))
-            pred = np.einsum("nk,akj->anj", z[va] - ztr_mean, coefs) + ytr_mean
-            mse += ((pred - Y[va]) ** 2).mean(axis=(1, 2)) * len(va)
+            vt, s, uty = self._svd(ztr, Y[tr] - ytr_mean)
+            proj = (z[va] - ztr_mean) @ vt.T  # validation rows in the training singular basis
+            resid0 = Y[va] - ytr_mean
+            for a, pen in enumerate(self._penalties(ztr, self.alphas)):
+                pred = (proj * (s / (s ** 2 + pen))) @ uty
+                mse[a] += ((pred - resid0) ** 2).mean() * len(va)
         self.cv_mse_ = mse / len(X)
         self.alpha_ = float(self.alphas[int(np.argmin(self.cv_mse_))])
-        coef = self._solve_grid(z, yc, self._penalties(z, [self.alpha_]))[0]
+        coef = self._coef(*self._svd(z, yc), self._penalties(z, [self.alpha_])[0])
         self.coef_ = coef if self.components_ is None else self.components_ @ coef
         if self.residual:  # Y_hat = X + (X - mu) W + b  ==  (X - mu)(I + W) + (b + mu)
             self.coef_ = self.coef_ + np.eye(X.shape[1])
