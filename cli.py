@@ -183,7 +183,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     root = Path(args.out)
     stores = {}
     for probes_name in ["edge_cases+en", *args.probes.split(",")]:
-        req = CacheRequest(models=(args.model,), probes=probes_name, out=root / "stores" / probes_name,
+        req = CacheRequest(models=tuple(args.model.split(",")), probes=probes_name,
+                           out=root / "stores" / probes_name,
                            limit=args.limit, batch_size=args.batch_size, device=args.device)
         print(f"== cache {probes_name} on {args.model}", flush=True)
         stores[probes_name] = run_cache(req, log=lambda msg: print(msg, flush=True))
@@ -321,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol-layers", type=float, default=1.0, help="smallest commitment delay that counts")
     p.set_defaults(func=cmd_regress)
     p = sub.add_parser("run", help="main job: cache -> analyze -> figures -> report")
-    p.add_argument("--model", default="gemma-3-270m")
+    p.add_argument("--model", default="gemma-3-270m",
+                   help="model, or comma-separated variants compared against the first (base)")
     p.add_argument("--device", default=None)
     p.add_argument("--probes", default="concepts,medical",
                    help="comma-separated probe sets (udhr is long: ~200k tokens)")

@@ -376,6 +376,14 @@ def cka_debiased_by_layer(res: Results):
     return _by_layer(res, "cka_debiased", "debiased linear CKA", ci=False, hline=0.0)
 
 
+@figure("centred_alignment_curves", needs=["alignment.nc:cos_centred", "alignment.nc:cos_centred_ci"],
+        title="Language-centred alignment by layer",
+        description="Cosine to the reference after subtracting each language's mean vector per layer "
+                    "(removes the shared anisotropic direction that pins raw cosine near 1), with CI.")
+def centred_alignment_curves(res: Results):
+    return _by_layer(res, "cos_centred", "centred cosine to reference", ci=True, hline=0.0)
+
+
 @figure("margin_by_layer", needs=["alignment.nc:margin", "alignment.nc:margin_ci"],
         title="Alignment margin over the null by layer",
         description="Matched cosine minus the mean mismatched-concept cosine, with bootstrap CI; 0 = no "
