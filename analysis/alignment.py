@@ -191,6 +191,10 @@ def _pairs(variants: Sequence[str], baseline: str | None) -> list[tuple[str, str
     return list(itertools.combinations(variants, 2))
 
 
+TEST_COLUMNS = ["scope", "metric", "variant_a", "variant_b", "lang", "layer", "n", "mean_a", "mean_b",
+                "diff", "diff_ci_lo", "diff_ci_hi", "dz", "p", "p_bh", "significant"]
+
+
 def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 10000, seed: int = 0,
                   alpha: float = 0.05, exclude_ref: bool = True) -> pd.DataFrame:
     """Paired (over units) sign-flip permutation tests between variants, per language and per layer.
@@ -206,8 +210,8 @@ def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 
     variants = [str(v) for v in res["variant"].values]
     langs = [str(g) for g in res["lang"].values if not (exclude_ref and g == ref)]
     pairs = _pairs(variants, baseline)
-    if not pairs or not langs:
-        return pd.DataFrame()
+    if not pairs or not langs:  # single variant: no tests, but a well-formed (empty) table
+        return pd.DataFrame(columns=TEST_COLUMNS)
     n_units = res.sizes[unit]
     w = st.bootstrap_weights(st.bootstrap_indices(n_units, int(res.attrs.get("analysis_n_boot", 1000)), seed + 1))
     sub = res.sel(lang=langs)
