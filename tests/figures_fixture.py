@@ -75,3 +75,30 @@ def make_results(out_dir: str | Path, n_boot: int = 200, n_perm: int = 500) -> P
     out = Path(out_dir)
     run_analysis(make_activation_ds(), out, n_boot=n_boot, n_perm=n_perm, seed=0, edge_ds=make_edge_ds())
     return out
+
+
+def by_gid(fig, gid):
+    """Every artist of ``fig`` tagged with ``gid`` (at least one)."""
+    found = fig.findobj(lambda a: a.get_gid() == gid)
+    assert found, f"no artist with gid {gid!r}"
+    return found
+
+
+def the(fig, gid):
+    """The single artist tagged ``gid``."""
+    found = by_gid(fig, gid)
+    assert len(found) == 1, f"{len(found)} artists with gid {gid!r}"
+    return found[0]
+
+
+def assert_band(coll, x, lo, hi, atol=1e-6):
+    """Every finite layer's polygon edge y-values are exactly the stored lower and upper bounds."""
+    import numpy as np
+
+    verts = np.concatenate([p.vertices for p in coll.get_paths()])
+    for xi, a, b in zip(x, lo, hi):
+        if not (np.isfinite(a) and np.isfinite(b)):
+            continue
+        ys = verts[np.isclose(verts[:, 0], xi), 1]
+        assert ys.size, f"band has no vertex at x={xi}"
+        np.testing.assert_allclose([ys.min(), ys.max()], [min(a, b), max(a, b)], rtol=0, atol=atol)

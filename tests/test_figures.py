@@ -30,7 +30,7 @@ from errors import StorageError, ToolkitError  # noqa: E402
 from figures import REGISTRY, Results, available, make_figure, render_all  # noqa: E402
 from figures.alignment import collapse_layer, three_panel_langs  # noqa: E402
 from figures.style import OKABE_ITO  # noqa: E402
-from figures_fixture import make_results  # noqa: E402
+from figures_fixture import assert_band, by_gid, make_results, the  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -66,29 +66,6 @@ def draw(res):
     yield _draw
     for f in made:
         plt.close(f)
-
-
-def by_gid(fig, gid):
-    found = fig.findobj(lambda a: a.get_gid() == gid)
-    assert found, f"no artist with gid {gid!r}"
-    return found
-
-
-def the(fig, gid):
-    found = by_gid(fig, gid)
-    assert len(found) == 1, f"{len(found)} artists with gid {gid!r}"
-    return found[0]
-
-
-def assert_band(coll, x, lo, hi):
-    """Every finite layer's polygon edge y-values are exactly the stored lower and upper bounds."""
-    verts = np.concatenate([p.vertices for p in coll.get_paths()])
-    for xi, a, b in zip(x, lo, hi):
-        if not (np.isfinite(a) and np.isfinite(b)):
-            continue
-        ys = verts[np.isclose(verts[:, 0], xi), 1]
-        assert ys.size, f"band has no vertex at x={xi}"
-        np.testing.assert_allclose([ys.min(), ys.max()], [min(a, b), max(a, b)], rtol=0, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ registry

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from figures import REGISTRY, available, make_figure, render_all  # noqa: E402
 from figures.quant import degradation_order, intervention_families  # noqa: E402
 from figures.report import build_report  # noqa: E402
+from figures_fixture import assert_band as assert_band_within, the  # noqa: E402
 
 QUANT_FIGS = {"quant_degradation_by_language", "quant_disparity_by_config", "quant_disparity_vs_keep",
               "quant_fertility_vs_degradation", "quant_weight_kurtosis", "quant_sink_by_layer",
@@ -94,21 +95,9 @@ def draw():
         plt.close(f)
 
 
-def the(fig, gid):
-    found = fig.findobj(lambda a: a.get_gid() == gid)
-    assert len(found) == 1, f"{len(found)} artists with gid {gid!r}"
-    return found[0]
-
-
 def assert_band(coll, x, lo, hi):
-    """The band polygon's vertices at each x are exactly the stored lower and upper bounds."""
-    verts = np.concatenate([p.vertices for p in coll.get_paths()])
-    for xi, a, b in zip(x, lo, hi):
-        if not (np.isfinite(a) and np.isfinite(b)):
-            continue
-        ys = verts[np.isclose(verts[:, 0], xi), 1]
-        assert ys.size, f"band has no vertex at x={xi}"
-        np.testing.assert_allclose([ys.min(), ys.max()], [min(a, b), max(a, b)], rtol=0, atol=1e-12)
+    """The band polygon's vertices at each x are exactly the stored bounds (float64 files)."""
+    assert_band_within(coll, x, lo, hi, atol=1e-12)
 
 
 def bar_heights(fig, gid):
