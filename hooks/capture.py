@@ -45,11 +45,6 @@ def hook_name(site: str, point: int) -> str | None:
     return f"blocks.{point - 1}.{SITE_HOOKS[site]}"
 
 
-def layer_labels(n_layers: int) -> list[str]:
-    """Human labels of the layer axis: ``embed``, ``blocks.0.resid_post``, ..."""
-    return ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layers)]
-
-
 def _is_filler(piece: str) -> bool:
     """A token string made only of punctuation, symbols-as-punctuation or whitespace."""
     stripped = piece.replace("\u2581", " ").replace("\u0120", " ")

@@ -33,13 +33,14 @@ POSITION_MODES = ("last", "all")
 
 def hook_name(site: str, layer: int) -> str:
     """The bridge hook for ``site`` at ``layer`` (layer axis convention in the module doc)."""
+    from hooks.capture import hook_name as engine_hook
+
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}, not {site!r}")
-    if site == "resid_post":
-        return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
-    if layer < 1:
-        raise ValueError(f"{site} has no layer 0 (layer 0 is the embedding output)")
-    return f"blocks.{layer - 1}.hook_{site}"
+    name = engine_hook("resid" if site == "resid_post" else site, layer)
+    if name is None or layer < 0:
+        raise ValueError(f"{site} has no layer {layer} (layer 0 is the embedding output)")
+    return name
 
 
 def site_layers(site: str, n_layers: int) -> list[int]:

@@ -21,7 +21,8 @@ from storage.store import ENGINE, FINAL, list_parts, read_manifest
 TOOLKIT = "polylens"
 
 
-def _layer_labels(n_layers: int) -> list[str]:
+def layer_labels(n_layers: int) -> list[str]:
+    """Human labels of the layer axis: ``embed``, ``blocks.0.resid_post``, ..."""
     return ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layers)]
 
 
@@ -151,7 +152,7 @@ def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Datas
     unit_dim = manifest["method"]["unit_dim"]
     coords = {"variant": variants, "lang": langs, unit_dim: units,
               "layer": np.arange(n_layers + 1),
-              "layer_label": ("layer", _layer_labels(n_layers)),
+              "layer_label": ("layer", layer_labels(n_layers)),
               "script": ("lang", [LANGUAGES[l].script if l in LANGUAGES else "" for l in langs]),
               "resource": ("lang", [LANGUAGES[l].resource if l in LANGUAGES else "" for l in langs]),
               "target_variant": ("lang", [LANGUAGES[l].target_variant if l in LANGUAGES else ""

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from hooks.capture import content_mask, layer_labels, pool_batch
+from hooks.capture import content_mask, pool_batch
+from storage.assemble import layer_labels
 
 TEXTS = ["All human beings are born free and equal in dignity and rights.",
          "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।",
