@@ -27,3 +27,7 @@ class StorageError(ToolkitError):
 
 class RouterInputError(ToolkitError):
     """Text the router cannot use: empty, binary, invalid UTF-8 or too long."""
+
+
+class ConfigError(ToolkitError):
+    """A job configuration value (CLI flag or config-file key) that is out of range or malformed."""

@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,19 @@ def _per_unit(um: xr.Dataset) -> xr.Dataset:
     margin = um.cos - um.null_mean_u
     with np.errstate(divide="ignore", invalid="ignore"):
         margin_z = margin / um.null_std_u
-    mexa = (um.retr_fwd_u * um.retr_bwd_u)
-    return xr.Dataset({
-        "cos": um.cos, "cos_centred": um.cos_centred, "margin": margin, "margin_z": margin_z,
-        "retrieval_fwd": um.retr_fwd_u, "retrieval_bwd": um.retr_bwd_u, "retrieval_mexa": mexa,
-        "null_q95_u": um.null_q95_u,
-    })
+    mexa = um.retr_fwd_u * um.retr_bwd_u
+    return xr.Dataset(
+        {
+            "cos": um.cos,
+            "cos_centred": um.cos_centred,
+            "margin": margin,
+            "margin_z": margin_z,
+            "retrieval_fwd": um.retr_fwd_u,
+            "retrieval_bwd": um.retr_bwd_u,
+            "retrieval_mexa": mexa,
+            "null_q95_u": um.null_q95_u,
+        }
+    )
 
 
 def _layer_values(boot_idx: np.ndarray, layers: np.ndarray) -> np.ndarray:
@@ -59,9 +67,19 @@ def _ci(boot: np.ndarray, level: float, never_is_inf: bool = False) -> np.ndarra
     return st.percentile_ci(b, level)
 
 
-def analyze(ds: xr.Dataset, ref: str = "en", tau: float = 0.85, k: int = 3, n_boot: int = 1000, seed: int = 0,
-            taus: Sequence[float] | None = None, null_quantile: float = 0.95, ci_level: float = 0.95,
-            n_perm_null: int = 200, um: xr.Dataset | None = None) -> xr.Dataset:
+def analyze(
+    ds: xr.Dataset,
+    ref: str = "en",
+    tau: float = 0.85,
+    k: int = 3,
+    n_boot: int = 1000,
+    seed: int = 0,
+    taus: Sequence[float] | None = None,
+    null_quantile: float = 0.95,
+    ci_level: float = 0.95,
+    n_perm_null: int = 200,
+    um: xr.Dataset | None = None,
+) -> xr.Dataset:
     """All metrics of issue 5 as one labelled results Dataset (in memory; input may be dask-backed).
 
     Dimensions of the result: ``variant, lang, <unit>, layer, ci (lo, hi), tau``.
@@ -96,12 +114,19 @@ def analyze(ds: xr.Dataset, ref: str = "en", tau: float = 0.85, k: int = 3, n_bo
         boots[name] = boot
         out[name] = (dims3, point.astype(np.float32))
         out[name + "_ci"] = (dims3 + ("ci",), _ci(boot, ci_level).astype(np.float32))
-        out["unit_" + name] = (("variant", "lang", unit, "layer"), pu[name].transpose("variant", "lang", unit, "layer").values)
+        out["unit_" + name] = (
+            ("variant", "lang", unit, "layer"),
+            pu[name].transpose("variant", "lang", unit, "layer").values,
+        )
     for name in ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased"):
         out[name] = (dims3, um[name].transpose(*dims3).values)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin_zscore"] = (dims3, ((out["cos"][1] - um.null_mean.transpose(*dims3).values)
-                                        / um.null_std.transpose(*dims3).values).astype(np.float32))
+        out["margin_zscore"] = (
+            dims3,
+            (
+                (out["cos"][1] - um.null_mean.transpose(*dims3).values) / um.null_std.transpose(*dims3).values
+            ).astype(np.float32),
+        )
 
     # ---- summaries of the mean cos curve, with bootstrap CIs (layer axis = -2 in boot arrays)
     cos_pt = out["cos"][1].astype(np.float64)
@@ -111,8 +136,10 @@ def analyze(ds: xr.Dataset, ref: str = "en", tau: float = 0.85, k: int = 3, n_bo
     def _peak(a, axis):
         filled = np.where(np.isnan(a), -np.inf, a)
         allnan = np.isnan(a).all(axis)
-        return (np.where(allnan, np.nan, filled.max(axis)),
-                np.where(allnan, np.nan, layers[filled.argmax(axis)]))
+        return (
+            np.where(allnan, np.nan, filled.max(axis)),
+            np.where(allnan, np.nan, layers[filled.argmax(axis)]),
+        )
 
     dims2 = ("variant", "lang")
     pv, pl = _peak(cos_pt, -1)
@@ -159,6 +186,7 @@ def analyze(ds: xr.Dataset, ref: str = "en", tau: float = 0.85, k: int = 3, n_bo
     out["frac_committed_ci"] = (dims2 + ("ci",), _ci(fcb, ci_level))
     with np.errstate(invalid="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out["median_unit_commit"] = (dims2, np.nanmedian(cu, -1))
@@ -166,21 +194,35 @@ def analyze(ds: xr.Dataset, ref: str = "en", tau: float = 0.85, k: int = 3, n_bo
     # ---- threshold sweep: how many units commit at each tau; commitment of the mean curve
     sw_u = threshold_sweep(cos_u, taus, k, axis=-2)  # (T, v, g, u)
     out["sweep_n_committed"] = (("tau",) + dims2, (~np.isnan(sw_u)).sum(-1))
-    out["sweep_commit_layer"] = (("tau",) + dims2, _layer_values(threshold_sweep(cos_pt, taus, k, axis=-1), layers))
+    out["sweep_commit_layer"] = (
+        ("tau",) + dims2,
+        _layer_values(threshold_sweep(cos_pt, taus, k, axis=-1), layers),
+    )
 
     coords = {c: um[c] for c in um.coords if set(um[c].dims) <= {"variant", "lang", unit, "layer"}}
     coords.update({"ci": ["lo", "hi"], "tau": taus})
     res = xr.Dataset(out, coords=coords)
     attrs = dict(ds.attrs)
-    attrs.update({
-        "analysis_ref": ref, "analysis_tau": float(tau), "analysis_k": int(k), "analysis_n_boot": int(n_boot),
-        "analysis_seed": int(seed), "analysis_null_quantile": float(null_quantile), "analysis_ci_level": float(ci_level),
-        "analysis_n_perm_null": int(n_perm_null), "analysis_unit_dim": unit, "analysis_method_version": METHOD_VERSION,
-        "analysis_n_layers": int(n_layers),
-        "analysis_notes": ("margin = matched cos - mean mismatched cos (row+col of the ref x lang cosine matrix, "
-                           "units present in both); CIs: percentile bootstrap over units; commitment CI bound inf = "
-                           "never commits; retrieval bootstrap resamples fixed per-unit indicators"),
-    })
+    attrs.update(
+        {
+            "analysis_ref": ref,
+            "analysis_tau": float(tau),
+            "analysis_k": int(k),
+            "analysis_n_boot": int(n_boot),
+            "analysis_seed": int(seed),
+            "analysis_null_quantile": float(null_quantile),
+            "analysis_ci_level": float(ci_level),
+            "analysis_n_perm_null": int(n_perm_null),
+            "analysis_unit_dim": unit,
+            "analysis_method_version": METHOD_VERSION,
+            "analysis_n_layers": int(n_layers),
+            "analysis_notes": (
+                "margin = matched cos - mean mismatched cos (row+col of the ref x lang cosine matrix, "
+                "units present in both); CIs: percentile bootstrap over units; commitment CI bound inf = "
+                "never commits; retrieval bootstrap resamples fixed per-unit indicators"
+            ),
+        }
+    )
     res.attrs = attrs
     return res
 
@@ -191,12 +233,34 @@ def _pairs(variants: Sequence[str], baseline: str | None) -> list[tuple[str, str
     return list(itertools.combinations(variants, 2))
 
 
-TEST_COLUMNS = ["scope", "metric", "variant_a", "variant_b", "lang", "layer", "n", "mean_a", "mean_b",
-                "diff", "diff_ci_lo", "diff_ci_hi", "dz", "p", "p_bh", "significant"]
+TEST_COLUMNS = [
+    "scope",
+    "metric",
+    "variant_a",
+    "variant_b",
+    "lang",
+    "layer",
+    "n",
+    "mean_a",
+    "mean_b",
+    "diff",
+    "diff_ci_lo",
+    "diff_ci_hi",
+    "dz",
+    "p",
+    "p_bh",
+    "significant",
+]
 
 
-def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 10000, seed: int = 0,
-                  alpha: float = 0.05, exclude_ref: bool = True) -> pd.DataFrame:
+def variant_tests(
+    res: xr.Dataset,
+    baseline: str | None = "base",
+    n_perm: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    exclude_ref: bool = True,
+) -> pd.DataFrame:
     """Paired (over units) sign-flip permutation tests between variants, per language and per layer.
 
     Families (BH within each): scope ``language`` x metric in {cos_auc, margin_auc, peak_cos,
@@ -213,7 +277,9 @@ def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 
     if not pairs or not langs:  # single variant: no tests, but a well-formed (empty) table
         return pd.DataFrame(columns=TEST_COLUMNS)
     n_units = res.sizes[unit]
-    w = st.bootstrap_weights(st.bootstrap_indices(n_units, int(res.attrs.get("analysis_n_boot", 1000)), seed + 1))
+    w = st.bootstrap_weights(
+        st.bootstrap_indices(n_units, int(res.attrs.get("analysis_n_boot", 1000)), seed + 1)
+    )
     sub = res.sel(lang=langs)
     n_layers = sub.sizes["layer"]
 
@@ -221,13 +287,15 @@ def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 
         return sub[name].transpose("variant", "lang", "layer", unit).values.astype(np.float64)
 
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cos_u, mar_u = unit_arr("unit_cos"), unit_arr("unit_margin")
         commit = sub["commit_unit"].transpose("variant", "lang", unit).values
         present = ~np.isnan(cos_u).all(2)
         per_lang = {
-            "cos_auc": np.nanmean(cos_u, 2), "margin_auc": np.nanmean(mar_u, 2),
+            "cos_auc": np.nanmean(cos_u, 2),
+            "margin_auc": np.nanmean(mar_u, 2),
             "peak_cos": np.nanmax(np.where(np.isnan(cos_u), -np.inf, cos_u), 2),
             "commit": np.where(present, np.where(np.isnan(commit), float(n_layers), commit), np.nan),
         }
@@ -246,22 +314,39 @@ def variant_tests(res: xr.Dataset, baseline: str | None = "base", n_perm: int = 
             ci = st.percentile_ci(st.nanmean_weighted(diff, w), level)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                ma, mb = np.nanmean(np.where(np.isnan(diff), np.nan, a), -1), np.nanmean(np.where(np.isnan(diff), np.nan, b), -1)
+                ma, mb = (
+                    np.nanmean(np.where(np.isnan(diff), np.nan, a), -1),
+                    np.nanmean(np.where(np.isnan(diff), np.nan, b), -1),
+                )
             p_bh = st.bh_adjust(t["p"])
             for idx in np.ndindex(diff.shape[:-1]):
                 pi, li = idx[0], idx[1]
-                rows.append({
-                    "scope": scope, "metric": metric, "variant_a": pairs[pi][0], "variant_b": pairs[pi][1],
-                    "lang": langs[li], "layer": int(layer_vals[idx[2]]) if scope == "layer" else -1,
-                    "n": int(t["n"][idx]), "mean_a": ma[idx], "mean_b": mb[idx], "diff": t["stat"][idx],
-                    "diff_ci_lo": ci[idx + (0,)], "diff_ci_hi": ci[idx + (1,)], "dz": dz[idx],
-                    "p": t["p"][idx], "p_bh": p_bh[idx], "significant": bool(p_bh[idx] < alpha),
-                })
+                rows.append(
+                    {
+                        "scope": scope,
+                        "metric": metric,
+                        "variant_a": pairs[pi][0],
+                        "variant_b": pairs[pi][1],
+                        "lang": langs[li],
+                        "layer": int(layer_vals[idx[2]]) if scope == "layer" else -1,
+                        "n": int(t["n"][idx]),
+                        "mean_a": ma[idx],
+                        "mean_b": mb[idx],
+                        "diff": t["stat"][idx],
+                        "diff_ci_lo": ci[idx + (0,)],
+                        "diff_ci_hi": ci[idx + (1,)],
+                        "dz": dz[idx],
+                        "p": t["p"][idx],
+                        "p_bh": p_bh[idx],
+                        "significant": bool(p_bh[idx] < alpha),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def _curves_json(res: xr.Dataset) -> dict[str, Any]:
     """Seed shape {variant: {lang: [per-layer mean cosine]}}; CI under '_ci', metadata under '_meta'."""
+
     def clean(a):
         return [None if not np.isfinite(x) else round(float(x), 6) for x in a]
 
@@ -269,13 +354,20 @@ def _curves_json(res: xr.Dataset) -> dict[str, Any]:
     ci: dict[str, Any] = {}
     for v in res["variant"].values:
         out[str(v)] = {str(g): clean(res["cos"].sel(variant=v, lang=g).values) for g in res["lang"].values}
-        ci[str(v)] = {str(g): {"lo": clean(res["cos_ci"].sel(variant=v, lang=g, ci="lo").values),
-                               "hi": clean(res["cos_ci"].sel(variant=v, lang=g, ci="hi").values)}
-                      for g in res["lang"].values}
+        ci[str(v)] = {
+            str(g): {
+                "lo": clean(res["cos_ci"].sel(variant=v, lang=g, ci="lo").values),
+                "hi": clean(res["cos_ci"].sel(variant=v, lang=g, ci="hi").values),
+            }
+            for g in res["lang"].values
+        }
     out["_ci"] = ci
-    out["_meta"] = {"layers": [int(x) for x in res["layer"].values], "ref": res.attrs.get("analysis_ref"),
-                    "ci_level": res.attrs.get("analysis_ci_level"),
-                    "note": "keys starting with '_' are not variants"}
+    out["_meta"] = {
+        "layers": [int(x) for x in res["layer"].values],
+        "ref": res.attrs.get("analysis_ref"),
+        "ci_level": res.attrs.get("analysis_ci_level"),
+        "note": "keys starting with '_' are not variants",
+    }
     return out
 
 
@@ -287,26 +379,53 @@ def _commitment_table(res: xr.Dataset, exclude_ref: bool = True) -> pd.DataFrame
             if exclude_ref and g == ref:
                 continue
             s = res.sel(variant=v, lang=g)
-            rows.append({
-                "variant": str(v), "lang": str(g),
-                **{c: str(s[c].values) for c in ("script", "resource", "target_variant") if c in s.coords},
-                "tau": res.attrs["analysis_tau"], "k": res.attrs["analysis_k"],
-                "commit_layer": float(s.commit_layer), "commit_ci_lo": float(s.commit_layer_ci[0]),
-                "commit_ci_hi": float(s.commit_layer_ci[1]), "commit_p_never": float(s.commit_p_never),
-                "commit_layer_free": float(s.commit_layer_free), "commit_free_ci_lo": float(s.commit_layer_free_ci[0]),
-                "commit_free_ci_hi": float(s.commit_layer_free_ci[1]),
-                "median_unit_commit": float(s.median_unit_commit), "n_units": int(s.n_units),
-                "n_committed": int(s.n_committed), "n_never": int(s.n_never),
-                "n_committed_free": int(s.n_committed_free), "n_never_free": int(s.n_never_free),
-                "peak_cos": float(s.peak_cos), "peak_cos_ci_lo": float(s.peak_cos_ci[0]), "peak_cos_ci_hi": float(s.peak_cos_ci[1]),
-                "peak_layer": float(s.peak_layer), "peak_margin": float(s.peak_margin),
-            })
+            rows.append(
+                {
+                    "variant": str(v),
+                    "lang": str(g),
+                    **{
+                        c: str(s[c].values) for c in ("script", "resource", "target_variant") if c in s.coords
+                    },
+                    "tau": res.attrs["analysis_tau"],
+                    "k": res.attrs["analysis_k"],
+                    "commit_layer": float(s.commit_layer),
+                    "commit_ci_lo": float(s.commit_layer_ci[0]),
+                    "commit_ci_hi": float(s.commit_layer_ci[1]),
+                    "commit_p_never": float(s.commit_p_never),
+                    "commit_layer_free": float(s.commit_layer_free),
+                    "commit_free_ci_lo": float(s.commit_layer_free_ci[0]),
+                    "commit_free_ci_hi": float(s.commit_layer_free_ci[1]),
+                    "median_unit_commit": float(s.median_unit_commit),
+                    "n_units": int(s.n_units),
+                    "n_committed": int(s.n_committed),
+                    "n_never": int(s.n_never),
+                    "n_committed_free": int(s.n_committed_free),
+                    "n_never_free": int(s.n_never_free),
+                    "peak_cos": float(s.peak_cos),
+                    "peak_cos_ci_lo": float(s.peak_cos_ci[0]),
+                    "peak_cos_ci_hi": float(s.peak_cos_ci[1]),
+                    "peak_layer": float(s.peak_layer),
+                    "peak_margin": float(s.peak_margin),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def run_analysis(ds: xr.Dataset, out_dir: str | os.PathLike, ref: str = "en", tau: float = 0.85, k: int = 3,
-                 n_boot: int = 1000, seed: int = 0, *, edge_ds: xr.Dataset | None = None, baseline: str = "base",
-                 n_perm: int = 10000, taus: Sequence[float] | None = None, null_quantile: float = 0.95) -> xr.Dataset:
+def run_analysis(
+    ds: xr.Dataset,
+    out_dir: str | os.PathLike,
+    ref: str = "en",
+    tau: float = 0.85,
+    k: int = 3,
+    n_boot: int = 1000,
+    seed: int = 0,
+    *,
+    edge_ds: xr.Dataset | None = None,
+    baseline: str = "base",
+    n_perm: int = 10000,
+    taus: Sequence[float] | None = None,
+    null_quantile: float = 0.95,
+) -> xr.Dataset:
     """Run everything and write the results directory; returns the results Dataset.
 
     Files: ``alignment.nc`` (``analyze`` output; attrs = dataset attrs + ``analysis_*`` params),
@@ -335,7 +454,9 @@ def run_analysis(ds: xr.Dataset, out_dir: str | os.PathLike, ref: str = "en", ta
     if edge_ds is not None:
         from .failures import failure_cases  # noqa: PLC0415
 
-        failure_cases(edge_ds, res, baseline=baseline).to_csv(out / "failure_cases.csv", index=False, float_format="%.6g")
+        failure_cases(edge_ds, res, baseline=baseline).to_csv(
+            out / "failure_cases.csv", index=False, float_format="%.6g"
+        )
     return res
 
 

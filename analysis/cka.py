@@ -74,8 +74,9 @@ def center_gram(gram: np.ndarray, mask: np.ndarray | None = None, unbiased: bool
     return g * pair
 
 
-def cka_from_grams(gram_x: np.ndarray, gram_y: np.ndarray, mask: np.ndarray | None = None,
-                   debiased: bool = False) -> np.ndarray:
+def cka_from_grams(
+    gram_x: np.ndarray, gram_y: np.ndarray, mask: np.ndarray | None = None, debiased: bool = False
+) -> np.ndarray:
     """Float[...] CKA between ``gram_x, gram_y: Float[..., n, n]`` over units ``mask: Bool[..., n]``.
 
     Leading axes broadcast. Returns NaN where fewer than 4 (debiased) / 2 units are valid.

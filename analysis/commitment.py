@@ -29,8 +29,9 @@ def first_run(cond: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
     return np.where(hit, first, np.nan)
 
 
-def commitment_layer(metric: np.ndarray, tau: float = 0.85, k: int = 3, axis: int = -1,
-                     layers: np.ndarray | None = None) -> np.ndarray:
+def commitment_layer(
+    metric: np.ndarray, tau: float = 0.85, k: int = 3, axis: int = -1, layers: np.ndarray | None = None
+) -> np.ndarray:
     """Seed commitment layer of ``metric: Float[..., layer]`` (NaN metric counts as below tau).
 
     ``tau`` may itself be an array broadcasting against ``metric`` (e.g. a per-layer null

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from errors import IncompatibleVariantsError
+from polylens.errors import IncompatibleVariantsError
 
 __all__ = ["METHOD_KEYS", "ANALYSIS_KEYS", "check_compatible", "netcdf_attrs", "decode_attr"]
 
 #: activation-dataset keys that define the method (docs/CONVENTIONS.md)
 METHOD_KEYS = ("weights_sha256", "processing_mode", "pooling", "probe_set_sha256")
 #: analysis parameters recorded in results attrs (prefix ``analysis_``)
-ANALYSIS_KEYS = ("analysis_ref", "analysis_tau", "analysis_k", "analysis_n_boot", "analysis_seed",
-                 "analysis_null_quantile", "analysis_ci_level", "analysis_method_version")
+ANALYSIS_KEYS = (
+    "analysis_ref",
+    "analysis_tau",
+    "analysis_k",
+    "analysis_n_boot",
+    "analysis_seed",
+    "analysis_null_quantile",
+    "analysis_ci_level",
+    "analysis_method_version",
+)
 
 
 def decode_attr(v: Any) -> Any:
@@ -32,8 +41,9 @@ def decode_attr(v: Any) -> Any:
     return v
 
 
-def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], keys: Iterable[str] = METHOD_KEYS,
-                     what: str = "datasets") -> None:
+def check_compatible(
+    a: Mapping[str, Any], b: Mapping[str, Any], keys: Iterable[str] = METHOD_KEYS, what: str = "datasets"
+) -> None:
     """Raise IncompatibleVariantsError naming every method key whose value differs.
 
     A key missing on both sides is accepted; missing on one side only counts as a difference.
@@ -49,7 +59,9 @@ def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], keys: Iterable[
         elif va != vb:
             diffs.append(f"{key}: {va!r} != {vb!r}")
     if diffs:
-        raise IncompatibleVariantsError(f"refusing to compare {what} with different method metadata: " + "; ".join(diffs))
+        raise IncompatibleVariantsError(
+            f"refusing to compare {what} with different method metadata: " + "; ".join(diffs)
+        )
 
 
 def netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +72,9 @@ def netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
             out[k] = ""
         elif isinstance(v, bool | np.bool_):
             out[k] = int(v)
-        elif isinstance(v, dict) or (isinstance(v, list | tuple) and not all(isinstance(x, int | float) for x in v)):
+        elif isinstance(v, dict) or (
+            isinstance(v, list | tuple) and not all(isinstance(x, int | float) for x in v)
+        ):
             out[k] = json.dumps(v, sort_keys=True, default=str)
         elif isinstance(v, list | tuple):
             out[k] = list(v)

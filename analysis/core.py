@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .cka import cka_from_grams, gram_linear
+from .cka import cka_from_grams
 from .stats import nanquantile_sorted
 
 __all__ = ["unit_dim_of", "block_metrics", "unit_metrics", "derangements", "UNIT_VARS", "CELL_VARS"]
@@ -37,7 +37,7 @@ def unit_dim_of(ds: xr.Dataset | xr.DataArray) -> str:
     """The unit dimension (``concept`` or ``item``) of an activation dataset."""
     dims = [d for d in (ds["resid"].dims if isinstance(ds, xr.Dataset) else ds.dims) if d not in _CORE]
     if len(dims) != 1:
-        from errors import StorageError  # noqa: PLC0415
+        from polylens.errors import StorageError  # noqa: PLC0415
 
         raise StorageError(f"expected dims (variant, lang, concept|item, layer, d); got extra dims {dims}")
     return dims[0]
@@ -54,7 +54,9 @@ def derangements(n_units: int, n_perm: int, seed: int) -> np.ndarray:
     sigma = np.argsort(rng.random((n_perm, n_units)), axis=1)
     shift = rng.integers(1, n_units, size=(n_perm, 1))
     perm = np.empty_like(sigma)
-    np.put_along_axis(perm, sigma, np.take_along_axis(sigma, (np.arange(n_units)[None] + shift) % n_units, 1), 1)
+    np.put_along_axis(
+        perm, sigma, np.take_along_axis(sigma, (np.arange(n_units)[None] + shift) % n_units, 1), 1
+    )
     return perm
 
 
@@ -83,10 +85,10 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
     xn = x / np.where(norm > 0, norm, 1)[..., None]
 
     # cosine matrices S: (..., G, U_ref, U)
-    r = xn[..., ref_idx:ref_idx + 1, :, :]
+    r = xn[..., ref_idx : ref_idx + 1, :, :]
     S = r @ np.swapaxes(xn, -1, -2)
     del xn
-    rvalid = valid[..., ref_idx:ref_idx + 1, :]
+    rvalid = valid[..., ref_idx : ref_idx + 1, :]
     joint = valid & rvalid  # (..., G, U)
     eye = np.eye(n_units, dtype=bool)
     pair = joint[..., :, None] & joint[..., None, :] & ~eye  # mismatched pairs within joint units
@@ -101,7 +103,7 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
     s2 = (S0 * S0).sum(-1) + (S0 * S0).sum(-2)
     with np.errstate(divide="ignore", invalid="ignore"):
         null_mean_u = np.where(cnt_u > 0, s1 / cnt_u, np.nan)
-        null_var_u = (s2 - cnt_u * null_mean_u ** 2) / (cnt_u - 1)
+        null_var_u = (s2 - cnt_u * null_mean_u**2) / (cnt_u - 1)
     null_std_u = np.sqrt(np.maximum(np.where(cnt_u > 1, null_var_u, np.nan), 0))
     Snan = np.where(pair, S, np.nan)
     rowcol = np.concatenate([Snan, np.swapaxes(Snan, -1, -2)], axis=-1)  # (..., G, U, 2U)
@@ -116,14 +118,17 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
     cnt = (nj * (nj - 1)).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         null_mean = np.where(cnt > 0, S0.sum((-1, -2)) / cnt, np.nan)
-        null_std = np.sqrt(np.maximum((S0 ** 2).sum((-1, -2)) - cnt * null_mean ** 2, 0) / (cnt - 1))
+        null_std = np.sqrt(np.maximum((S0**2).sum((-1, -2)) - cnt * null_mean**2, 0) / (cnt - 1))
     null_std = np.where(cnt > 1, null_std, np.nan)
 
     # null of the mean over units: mean_i S[i, pi(i)] for derangements pi (missing pairs skipped)
     rows = np.arange(n_units)[None, :]
     g = S[..., rows, perms]  # (..., G, P, U)
     gv = joint[..., None, :] & np.take_along_axis(
-        np.broadcast_to(joint[..., None, :], joint.shape[:-1] + perms.shape), np.broadcast_to(perms, joint.shape[:-1] + perms.shape), -1)
+        np.broadcast_to(joint[..., None, :], joint.shape[:-1] + perms.shape),
+        np.broadcast_to(perms, joint.shape[:-1] + perms.shape),
+        -1,
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         perm_means = np.where(gv, g, 0).sum(-1) / gv.sum(-1)
     null_q95_mean = nanquantile_sorted(perm_means, q, axis=-1)
@@ -135,34 +140,50 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
     xc = np.where(valid[..., None], x - mu, 0)
     del x
     ncn = np.sqrt(np.einsum("...d,...d->...", xc, xc))
-    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx:ref_idx + 1, :, :], xc)
+    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx : ref_idx + 1, :, :], xc)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cos_centred = cos_centred / (ncn[..., ref_idx:ref_idx + 1, :] * ncn)
+        cos_centred = cos_centred / (ncn[..., ref_idx : ref_idx + 1, :] * ncn)
     cos_centred = np.where(joint, cos_centred, np.nan)
 
     # CKA ref vs lang over joint units (grams of already-centred features)
     grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
     del xc
-    kr = grams[..., ref_idx:ref_idx + 1, :, :]
+    kr = grams[..., ref_idx : ref_idx + 1, :, :]
     cka = cka_from_grams(kr, grams, joint, debiased=False)
     cka_db = cka_from_grams(kr, grams, joint, debiased=True)
 
     f32 = np.float32
-    return (cos.astype(f32), cos_centred.astype(f32), null_mean_u.astype(f32), null_std_u.astype(f32),
-            null_q95_u.astype(f32), retr_fwd_u.astype(f32), retr_bwd_u.astype(f32),
-            null_mean.astype(f32), null_std.astype(f32), null_q95_mean.astype(f32),
-            cka.astype(f32), cka_db.astype(f32))
+    return (
+        cos.astype(f32),
+        cos_centred.astype(f32),
+        null_mean_u.astype(f32),
+        null_std_u.astype(f32),
+        null_q95_u.astype(f32),
+        retr_fwd_u.astype(f32),
+        retr_bwd_u.astype(f32),
+        null_mean.astype(f32),
+        null_std.astype(f32),
+        null_q95_mean.astype(f32),
+        cka.astype(f32),
+        cka_db.astype(f32),
+    )
 
 
-def unit_metrics(ds: xr.Dataset, ref: str = "en", n_perm_null: int = 200, seed: int = 0, q: float = 0.95,
-                 var: str = "resid") -> xr.Dataset:
+def unit_metrics(
+    ds: xr.Dataset,
+    ref: str = "en",
+    n_perm_null: int = 200,
+    seed: int = 0,
+    q: float = 0.95,
+    var: str = "resid",
+) -> xr.Dataset:
     """Lazy-capable stage 1 over ``ds[var]: Float[variant, lang, unit, layer, d]``.
 
     Returns a Dataset with UNIT_VARS on (variant, lang, unit, layer) and CELL_VARS on
     (variant, lang, layer). Dask-backed input stays lazy (call ``.compute()``); chunks along
     ``lang``, ``unit`` and ``d`` are merged (they are core dimensions of the kernel).
     """
-    from errors import StorageError  # noqa: PLC0415
+    from polylens.errors import StorageError  # noqa: PLC0415
 
     unit = unit_dim_of(ds)
     da = ds[var]
@@ -175,7 +196,8 @@ def unit_metrics(ds: xr.Dataset, ref: str = "en", n_perm_null: int = 200, seed: 
         da = da.chunk({"lang": -1, unit: -1, "d": -1})
     core = ["lang", unit, "d"]
     outs = xr.apply_ufunc(
-        block_metrics, da,
+        block_metrics,
+        da,
         kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
         input_core_dims=[core],
         output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS),

@@ -30,25 +30,35 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
 
-from analysis.cka import cka_from_grams, gram_linear
-from analysis.stats import bootstrap_indices, bootstrap_weights, percentile_ci
-from analysis.transport import group_split, make_map, shuffle_pairs, transport_scores
+from polylens.analysis.cka import cka_from_grams, gram_linear
+from polylens.analysis.stats import bootstrap_indices, bootstrap_weights, percentile_ci
+from polylens.analysis.transport import group_split, make_map, shuffle_pairs, transport_scores
 
-__all__ = ["cka_by_layer", "shared_vocab_filter", "FairnessReport", "mean_ci", "reduction_ci",
-           "fit_transport", "DiffConfig", "run_diff", "write_results"]
+__all__ = [
+    "cka_by_layer",
+    "shared_vocab_filter",
+    "FairnessReport",
+    "mean_ci",
+    "reduction_ci",
+    "fit_transport",
+    "DiffConfig",
+    "run_diff",
+    "write_results",
+]
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 CONDITIONS = ("raw", "mapped", "mismatched_layer", "shuffled_pairs", "ablate")
 
 
 # ---------------------------------------------------------------- statistics helpers
+
 
 def mean_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
     """(mean Float[...], ci Float[..., 2]) over the last (prompt) axis, percentile bootstrap."""
@@ -58,8 +68,9 @@ def mean_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float 
     return values.mean(-1), percentile_ci(boot, level)
 
 
-def reduction_ci(kl_raw: np.ndarray, kl_other: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95):
+def reduction_ci(
+    kl_raw: np.ndarray, kl_other: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+):
     """(1 - mean(kl_other)/mean(kl_raw), ci[2]) with prompts resampled jointly (paired)."""
     kl_raw, kl_other = np.asarray(kl_raw, float), np.asarray(kl_other, float)
     w = bootstrap_weights(bootstrap_indices(kl_raw.shape[-1], n_boot, seed))
@@ -69,8 +80,9 @@ def reduction_ci(kl_raw: np.ndarray, kl_other: np.ndarray, n_boot: int = 1000, s
     return point, percentile_ci(boot, level)
 
 
-def cka_by_layer(xa: np.ndarray, xb: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95, chunk: int = 25) -> dict[str, np.ndarray]:
+def cka_by_layer(
+    xa: np.ndarray, xb: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 25
+) -> dict[str, np.ndarray]:
     """Linear and debiased CKA per layer between ``xa: Float[layer, n, d_a]`` and ``xb:
     Float[layer, n, d_b]`` (widths may differ), with percentile-bootstrap CIs over the n stimuli.
 
@@ -85,15 +97,16 @@ def cka_by_layer(xa: np.ndarray, xb: np.ndarray, n_boot: int = 1000, seed: int =
     idx = bootstrap_indices(ga.shape[-1], n_boot, seed)
     boot = np.empty((2, ga.shape[0], n_boot))
     for start in range(0, n_boot, chunk):
-        sl = idx[start:start + chunk]
+        sl = idx[start : start + chunk]
         sa = ga[:, sl[:, :, None], sl[:, None, :]]
         sb = gb[:, sl[:, :, None], sl[:, None, :]]
         for k, d in enumerate((False, True)):
-            boot[k, :, start:start + len(sl)] = cka_from_grams(sa, sb, debiased=d)
+            boot[k, :, start : start + len(sl)] = cka_from_grams(sa, sb, debiased=d)
     return {"cka": point, "ci": percentile_ci(boot, level)}
 
 
 # ---------------------------------------------------------------- tokenizer fairness
+
 
 @dataclass
 class FairnessReport:
@@ -109,8 +122,10 @@ class FairnessReport:
 
     def summary(self) -> str:
         same = " (identical tokenizers)" if self.identical_tokenizers else ""
-        return (f"shared-vocab filter >= {self.min_shared_ratio:.2f}: kept {self.n_kept}/"
-                f"{self.n_total} prompts{same}")
+        return (
+            f"shared-vocab filter >= {self.min_shared_ratio:.2f}: kept {self.n_kept}/"
+            f"{self.n_total} prompts{same}"
+        )
 
 
 def shared_vocab_filter(tok_a, tok_b, texts: Sequence[str], min_shared_ratio: float = 1.0) -> FairnessReport:
@@ -139,9 +154,17 @@ def shared_vocab_filter(tok_a, tok_b, texts: Sequence[str], min_shared_ratio: fl
 
 # ---------------------------------------------------------------- transport maps
 
-def fit_transport(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, train: np.ndarray,
-                  val: np.ndarray, methods: Sequence[str], seed: int = 0,
-                  shuffle_method: str | None = None):
+
+def fit_transport(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    groups: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    methods: Sequence[str],
+    seed: int = 0,
+    shuffle_method: str | None = None,
+):
     """Fit every method A -> B on ``train`` rows, score on ``val`` rows.
 
     Returns (scores ``{method: {metric: float}}`` incl. ``train_r2``, fitted ``{method: map}``,
@@ -153,19 +176,24 @@ def fit_transport(xa: np.ndarray, xb: np.ndarray, groups: np.ndarray, train: np.
         if m == "identity" and xa.shape[1] != xb.shape[1]:
             continue
         est = make_map(m).fit(xa[train], xb[train], groups[train])
-        scores[m] = {**transport_scores(xb[val], est.transform(xa[val]), center),
-                     "train_r2": est.score(xa[train], xb[train])}
+        scores[m] = {
+            **transport_scores(xb[val], est.transform(xa[val]), center),
+            "train_r2": est.score(xa[train], xb[train]),
+        }
         maps[m] = est
     shuffled = None
     if shuffle_method:
         perm = shuffle_pairs(groups[train], seed)
         shuffled = make_map(shuffle_method).fit(xa[train], xb[train][perm], groups[train])
-        scores["shuffled_pairs"] = {**transport_scores(xb[val], shuffled.transform(xa[val]), center),
-                                    "train_r2": shuffled.score(xa[train], xb[train][perm])}
+        scores["shuffled_pairs"] = {
+            **transport_scores(xb[val], shuffled.transform(xa[val]), center),
+            "train_r2": shuffled.score(xa[train], xb[train][perm]),
+        }
     return scores, maps, shuffled
 
 
 # ---------------------------------------------------------------- the pipeline
+
 
 @dataclass
 class DiffConfig:
@@ -180,8 +208,7 @@ class DiffConfig:
     k_positions: int = 8  # positions per prompt for fitting transport maps
     pooling: str = "mean"  # pooled activations for CKA
     sites: Sequence[str] = ("resid_post", "attn_out", "mlp_out")
-    methods: Sequence[str] = ("identity", "ridge", "ridge_residual", "procrustes",
-                              "procrustes_whitened")
+    methods: Sequence[str] = ("identity", "ridge", "ridge_residual", "procrustes", "procrustes_whitened")
     map_method: str = "ridge"  # the map used for mapped patching and the shuffled control
     patch_layers: Sequence[int] | None = None  # mapped-patching layers; None = peak KL + control
     control_layer: int | None = None  # early-layer control; None = round(L / 4)
@@ -215,29 +242,36 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     Different tokenizers or shapes: CKA (on fairness-filtered prompts) only, patching and
     maps are skipped and the reason is stored in ``attrs["patching_skipped"]``.
     """
-    import probes as probes_mod
-    from errors import IncompatibleVariantsError
-    from hooks import patching
+    import polylens.probes as probes_mod
+    from polylens.errors import IncompatibleVariantsError
+    from polylens.hooks import patching
 
     if models is None:
-        from hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
+        from polylens.hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
 
         _log(f"loading {cfg.a} and {cfg.b}", quiet)
-        models = (load_model(cfg.a, cfg.device, cfg.dtype, cfg.processing),
-                  load_model(cfg.b, cfg.device, cfg.dtype, cfg.processing))
+        models = (
+            load_model(cfg.a, cfg.device, cfg.dtype, cfg.processing),
+            load_model(cfg.b, cfg.device, cfg.dtype, cfg.processing),
+        )
     ma, mb = models
     if cfg.require_patching:
         patching.require_same_architecture(ma, mb)
     ps = probes_mod.load_probe_set(cfg.probes)
     ps = ps.select(langs=cfg.langs, limit=cfg.limit)
     stimuli = ps.stimuli
-    fair = shared_vocab_filter(ma.tokenizer, mb.tokenizer, [s.text for s in stimuli],
-                               cfg.min_shared_ratio if not _same_vocab(ma, mb) else 0.0)
+    fair = shared_vocab_filter(
+        ma.tokenizer,
+        mb.tokenizer,
+        [s.text for s in stimuli],
+        cfg.min_shared_ratio if not _same_vocab(ma, mb) else 0.0,
+    )
     stimuli = [stimuli[i] for i in fair.kept]
     _log(fair.summary(), quiet)
     if len(stimuli) < 8:
-        raise IncompatibleVariantsError(f"only {len(stimuli)} prompts left after the "
-                                        "shared-vocabulary filter; lower --min-shared-ratio")
+        raise IncompatibleVariantsError(
+            f"only {len(stimuli)} prompts left after the shared-vocabulary filter; lower --min-shared-ratio"
+        )
     texts = [s.text for s in stimuli]
     prompt_ids = [f"{s.unit}|{s.lang}" for s in stimuli]
     L = max(ma.n_layers, mb.n_layers)
@@ -245,16 +279,21 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     # ---- CKA by layer on pooled activations (each model with its own tokenizer; full texts,
     #      pooled by the capture engine)
     _log(f"CKA by layer on {len(texts)} prompts ({cfg.pooling} pooling)", quiet)
-    pooled = [_pooled_resid(m, texts, cfg.pooling, cfg.skip_trailing_punct, cfg.chunk)
-              for m in (ma, mb)]
+    pooled = [_pooled_resid(m, texts, cfg.pooling, cfg.skip_trailing_punct, cfg.chunk) for m in (ma, mb)]
     if pooled[0].shape[0] != pooled[1].shape[0]:
         raise IncompatibleVariantsError("CKA by layer needs equal depth (layer counts differ)")
     cka = cka_by_layer(pooled[0], pooled[1], cfg.n_boot, cfg.seed)
     layer = np.arange(L + 1)
-    ds = xr.Dataset(coords={"layer": layer, "kind": ["linear", "debiased"], "ci": ["lo", "hi"],
-                            "prompt": prompt_ids,
-                            "lang": ("prompt", [s.lang for s in stimuli]),
-                            "unit": ("prompt", [s.unit for s in stimuli])})
+    ds = xr.Dataset(
+        coords={
+            "layer": layer,
+            "kind": ["linear", "debiased"],
+            "ci": ["lo", "hi"],
+            "prompt": prompt_ids,
+            "lang": ("prompt", [s.lang for s in stimuli]),
+            "unit": ("prompt", [s.unit for s in stimuli]),
+        }
+    )
     ds["cka"] = (("kind", "layer"), cka["cka"])
     ds["cka_ci"] = (("kind", "layer", "ci"), cka["ci"])
     attrs = _attrs(cfg, ma, mb, ps, fair)
@@ -296,8 +335,9 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
         return ds
 
     # ---- transport maps: K positions per prompt, leakage-free split by group
-    groups_of_prompt = np.array([s.unit if cfg.split_by == "unit" else p
-                                 for s, p in zip(stimuli, prompt_ids)])
+    groups_of_prompt = np.array(
+        [s.unit if cfg.split_by == "unit" else p for s, p in zip(stimuli, prompt_ids)]
+    )
     _, gcode = np.unique(groups_of_prompt, return_inverse=True)
     tr_p, va_p = group_split(gcode, cfg.val_frac, cfg.seed)  # prompt indices
     rows, _ = batch.train_positions()
@@ -310,15 +350,19 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
     methods = list(cfg.methods) + ["shuffled_pairs"]
     tscores = np.full((len(cfg.sites), L + 1, len(methods), len(metrics)), np.nan)
     fitted: dict[tuple[str, int], tuple] = {}
-    _log(f"transport maps: {len(train_rows)} train / {len(val_rows)} val rows "
-         f"({len(tr_p)}/{len(va_p)} prompts), sites {list(cfg.sites)}", quiet)
+    _log(
+        f"transport maps: {len(train_rows)} train / {len(val_rows)} val rows "
+        f"({len(tr_p)}/{len(va_p)} prompts), sites {list(cfg.sites)}",
+        quiet,
+    )
     for si, site in enumerate(cfg.sites):
         lays = patching.site_layers(site, L)
         xa_all = patching.capture(ma, batch, site, lays, pool="positions", chunk=cfg.chunk)
         xb_all = patching.capture(mb, batch, site, lays, pool="positions", chunk=cfg.chunk)
         for j, l in enumerate(lays):
-            sc, maps, shuffled = fit_transport(xa_all[j], xb_all[j], row_groups, train_rows,
-                                               val_rows, cfg.methods, cfg.seed, cfg.map_method)
+            sc, maps, shuffled = fit_transport(
+                xa_all[j], xb_all[j], row_groups, train_rows, val_rows, cfg.methods, cfg.seed, cfg.map_method
+            )
             for mi, m in enumerate(methods):
                 if m in sc:
                     tscores[si, l, mi] = [sc[m][k] for k in metrics]
@@ -329,7 +373,7 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
 
     # ---- mapped patching at selected layers (A -> B), alpha sweep, controls
     patch_layers = list(cfg.patch_layers) if cfg.patch_layers else sorted({peak, control})
-    val_batch, train_batch = batch.subset(va_p), batch.subset(tr_p[:max(len(va_p), 8)])
+    val_batch, train_batch = batch.subset(va_p), batch.subset(tr_p[: max(len(va_p), 8)])
     alphas = np.asarray(cfg.alphas, dtype=float)
     sweep = np.full((2, len(cfg.sites), len(patch_layers), 2, len(alphas)), np.nan)
     sweep_ci = np.full(sweep.shape + (2,), np.nan)
@@ -359,24 +403,34 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
                             kls[pi, ai] = kls[0, ai]
                         else:
                             kls[pi, ai] = p.kl(site, l, alpha * vals)
-                        sweep[sp, si, li, pi, ai], sweep_ci[sp, si, li, pi, ai] = \
-                            mean_ci(kls[pi, ai], cfg.n_boot, cfg.seed)
+                        sweep[sp, si, li, pi, ai], sweep_ci[sp, si, li, pi, ai] = mean_ci(
+                            kls[pi, ai], cfg.n_boot, cfg.seed
+                        )
                 per_split[sp] = (p, x, kls)
             # alpha* on train prompts, mapped patch
             best_alpha[si, li] = _best_alpha(alphas, sweep[0, si, li, 1])
             p, x, kls = per_split[1]
             one = int(np.argmin(np.abs(alphas - 1.0)))
             zero = int(np.argmin(np.abs(alphas - 0.0)))
-            cond = {"raw": kls[0, one], "mapped": kls[1, one],
-                    "mismatched_layer": p.kl(site, l, fitted[site, other][0].transform(x)),
-                    "shuffled_pairs": p.kl(site, l, fshuf.transform(x)),
-                    "ablate": kls[0, zero] if alphas[zero] == 0 else p.kl(site, l, 0 * x)}
+            cond = {
+                "raw": kls[0, one],
+                "mapped": kls[1, one],
+                "mismatched_layer": p.kl(site, l, fitted[site, other][0].transform(x)),
+                "shuffled_pairs": p.kl(site, l, fshuf.transform(x)),
+                "ablate": kls[0, zero] if alphas[zero] == 0 else p.kl(site, l, 0 * x),
+            }
             for ci_, c in enumerate(CONDITIONS):
                 ctrl[si, li, ci_], ctrl_ci[si, li, ci_] = mean_ci(cond[c], cfg.n_boot, cfg.seed)
-                red[si, li, ci_], red_ci[si, li, ci_] = reduction_ci(cond["raw"], cond[c],
-                                                                     cfg.n_boot, cfg.seed)
-    ds = ds.assign_coords(patch_layer=patch_layers, alpha=alphas, condition=list(CONDITIONS),
-                          patch=["raw", "mapped"], sweep_split=["train", "val"])
+                red[si, li, ci_], red_ci[si, li, ci_] = reduction_ci(
+                    cond["raw"], cond[c], cfg.n_boot, cfg.seed
+                )
+    ds = ds.assign_coords(
+        patch_layer=patch_layers,
+        alpha=alphas,
+        condition=list(CONDITIONS),
+        patch=["raw", "mapped"],
+        sweep_split=["train", "val"],
+    )
     ds["sweep_kl"] = (("sweep_split", "site", "patch_layer", "patch", "alpha"), sweep)
     ds["sweep_kl_ci"] = (("sweep_split", "site", "patch_layer", "patch", "alpha", "ci"), sweep_ci)
     ds["best_alpha_train"] = (("site", "patch_layer"), best_alpha)
@@ -393,11 +447,12 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
 
 def _pooled_resid(model, texts, pooling, strip, chunk) -> np.ndarray:
     """Float[layer, n, d] pooled ``resid`` from the capture engine (``hooks.capture``)."""
-    from hooks.capture import pool_batch
+    from polylens.hooks.capture import pool_batch
 
-    parts = [pool_batch(model, texts[i:i + chunk], pooling, ("resid",),
-                        strip_trailing_punct=strip).acts["resid"]
-             for i in range(0, len(texts), chunk)]
+    parts = [
+        pool_batch(model, texts[i : i + chunk], pooling, ("resid",), strip_trailing_punct=strip).acts["resid"]
+        for i in range(0, len(texts), chunk)
+    ]
     return np.concatenate(parts).transpose(1, 0, 2)
 
 
@@ -421,20 +476,34 @@ def _same_vocab(ma, mb) -> bool:
 def _attrs(cfg: DiffConfig, ma, mb, ps, fair: FairnessReport) -> dict:
     from importlib.metadata import version
 
-    attrs = {"analysis": "model_diff", "toolkit_version": _toolkit_version(),
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-             "probe_set": ps.name, "probe_set_sha256": ps.sha256,
-             "langs": ",".join(ps.languages), "positions": cfg.positions,
-             "k_positions": cfg.k_positions, "pooling": cfg.pooling, "sites": ",".join(cfg.sites),
-             "patch_map": cfg.map_method, "methods": ",".join(cfg.methods),
-             "val_frac": cfg.val_frac, "split_by": cfg.split_by, "seed": cfg.seed,
-             "n_boot": cfg.n_boot, "max_tokens": cfg.max_tokens, "ci_level": 0.95, "skip_trailing_punct": int(cfg.skip_trailing_punct),
-             "kl": "KL(target_patched || target), nats, next token at the last content token",
-             "alpha": "patched vector = alpha * x; alpha=0 is zero-ablation",
-             "fairness_min_shared_ratio": fair.min_shared_ratio,
-             "fairness_n_total": fair.n_total, "fairness_n_kept": fair.n_kept,
-             "fairness_identical_tokenizers": int(fair.identical_tokenizers),
-             "xarray_version": version("xarray")}
+    attrs = {
+        "analysis": "model_diff",
+        "toolkit_version": _toolkit_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "probe_set": ps.name,
+        "probe_set_sha256": ps.sha256,
+        "langs": ",".join(ps.languages),
+        "positions": cfg.positions,
+        "k_positions": cfg.k_positions,
+        "pooling": cfg.pooling,
+        "sites": ",".join(cfg.sites),
+        "patch_map": cfg.map_method,
+        "methods": ",".join(cfg.methods),
+        "val_frac": cfg.val_frac,
+        "split_by": cfg.split_by,
+        "seed": cfg.seed,
+        "n_boot": cfg.n_boot,
+        "max_tokens": cfg.max_tokens,
+        "ci_level": 0.95,
+        "skip_trailing_punct": int(cfg.skip_trailing_punct),
+        "kl": "KL(target_patched || target), nats, next token at the last content token",
+        "alpha": "patched vector = alpha * x; alpha=0 is zero-ablation",
+        "fairness_min_shared_ratio": fair.min_shared_ratio,
+        "fairness_n_total": fair.n_total,
+        "fairness_n_kept": fair.n_kept,
+        "fairness_identical_tokenizers": int(fair.identical_tokenizers),
+        "xarray_version": version("xarray"),
+    }
     for tag, m in (("a", ma), ("b", mb)):
         for k, v in m.provenance().items():
             attrs[f"{tag}_{k}"] = str(v)
@@ -475,23 +544,40 @@ def write_results(ds: xr.Dataset, out_dir: str | Path) -> Path:
 
 def summarize(ds: xr.Dataset) -> dict:
     """Headline numbers as plain JSON (also what the CLI prints)."""
-    s = {"a": ds.attrs.get("a_name"), "b": ds.attrs.get("b_name"),
-         "prompts": int(ds.sizes["prompt"]),
-         "fairness": f"{ds.attrs['fairness_n_kept']}/{ds.attrs['fairness_n_total']} kept",
-         "cka_linear": _fmt_series(ds["cka"].sel(kind="linear"), ds["cka_ci"].sel(kind="linear"))}
+    s = {
+        "a": ds.attrs.get("a_name"),
+        "b": ds.attrs.get("b_name"),
+        "prompts": int(ds.sizes["prompt"]),
+        "fairness": f"{ds.attrs['fairness_n_kept']}/{ds.attrs['fairness_n_total']} kept",
+        "cka_linear": _fmt_series(ds["cka"].sel(kind="linear"), ds["cka_ci"].sel(kind="linear")),
+    }
     if "kl" in ds:
         s["kl_a_to_b"] = _fmt_series(ds["kl"].sel(direction="a_to_b"), ds["kl_ci"].sel(direction="a_to_b"))
         s["kl_b_to_a"] = _fmt_series(ds["kl"].sel(direction="b_to_a"), ds["kl_ci"].sel(direction="b_to_a"))
         s["peak_kl_layer"], s["control_layer"] = ds.attrs["peak_kl_layer"], ds.attrs["control_layer"]
-        s["kl_reduction"] = {} if "kl_reduction" not in ds else {f"{site}@{l}": {c: [round(float(ds["kl_reduction"].sel(site=site, patch_layer=l, condition=c)), 4)]
-                                             + [round(float(v), 4) for v in ds["kl_reduction_ci"].sel(site=site, patch_layer=l, condition=c)]
-                                             for c in ds.condition.values}
-                             for site in ds.site.values for l in ds.patch_layer.values}
+        s["kl_reduction"] = (
+            {}
+            if "kl_reduction" not in ds
+            else {
+                f"{site}@{l}": {
+                    c: [round(float(ds["kl_reduction"].sel(site=site, patch_layer=l, condition=c)), 4)]
+                    + [
+                        round(float(v), 4)
+                        for v in ds["kl_reduction_ci"].sel(site=site, patch_layer=l, condition=c)
+                    ]
+                    for c in ds.condition.values
+                }
+                for site in ds.site.values
+                for l in ds.patch_layer.values
+            }
+        )
     else:
         s["patching_skipped"] = ds.attrs.get("patching_skipped")
     return s
 
 
 def _fmt_series(mean: xr.DataArray, ci: xr.DataArray) -> list:
-    return [[int(l), round(float(m), 5), round(float(lo), 5), round(float(hi), 5)]
-            for l, m, (lo, hi) in zip(mean.layer.values, mean.values, ci.values)]
+    return [
+        [int(l), round(float(m), 5), round(float(lo), 5), round(float(hi), 5)]
+        for l, m, (lo, hi) in zip(mean.layer.values, mean.values, ci.values)
+    ]

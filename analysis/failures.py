@@ -23,9 +23,17 @@ def _half_width(ci: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(hw), hw, np.nan)
 
 
-def failure_cases(edge_ds: xr.Dataset, results: xr.Dataset | None = None, baseline: str = "base",
-                  ref: str | None = None, tau: float | None = None, k: int | None = None,
-                  min_delta: float = 0.05, min_layers: float = 1.0, text_var: str = "text") -> pd.DataFrame:
+def failure_cases(
+    edge_ds: xr.Dataset,
+    results: xr.Dataset | None = None,
+    baseline: str = "base",
+    ref: str | None = None,
+    tau: float | None = None,
+    k: int | None = None,
+    min_delta: float = 0.05,
+    min_layers: float = 1.0,
+    text_var: str = "text",
+) -> pd.DataFrame:
     """One row per (variant != baseline, lang != ref, item present): evidence and a ``failure`` flag.
 
     Model evidence for an item in language g under variant v, against ``baseline`` (Base):
@@ -70,7 +78,9 @@ def failure_cases(edge_ds: xr.Dataset, results: xr.Dataset | None = None, baseli
         d_peak = peak - peak[b][None]
         d_commit = commit_c - commit_c[b][None]
         worse_align = d_peak < -thr_peak[None, :, None]
-        worse_commit = (d_commit > thr_commit[None, :, None]) | (~np.isnan(commit[b])[None] & np.isnan(commit))
+        worse_commit = (d_commit > thr_commit[None, :, None]) | (
+            ~np.isnan(commit[b])[None] & np.isnan(commit)
+        )
     text = edge_ds[text_var] if text_var in edge_ds else None
     coord = {c: edge_ds[c] for c in ("script", "resource", "target_variant") if c in edge_ds.coords}
     rows = []
@@ -88,22 +98,39 @@ def failure_cases(edge_ds: xr.Dataset, results: xr.Dataset | None = None, baseli
             for vi, v in enumerate(variants):
                 if v == baseline:
                     continue
-                row = {"item": it, "lang": g, "variant": v, "target_variant": target, "text": t,
-                       "categories": ";".join(f.category for f in findings),
-                       "text_evidence": " | ".join(f"{f.category}: {f.evidence}" for f in findings)}
+                row = {
+                    "item": it,
+                    "lang": g,
+                    "variant": v,
+                    "target_variant": target,
+                    "text": t,
+                    "categories": ";".join(f.category for f in findings),
+                    "text_evidence": " | ".join(f"{f.category}: {f.evidence}" for f in findings),
+                }
                 if have_model:
-                    row.update({
-                        "peak_base": peak[b, gi, ui], "peak_variant": peak[vi, gi, ui], "delta_peak": d_peak[vi, gi, ui],
-                        "thr_peak": thr_peak[gi], "commit_base": commit[b, gi, ui], "commit_variant": commit[vi, gi, ui],
-                        "thr_commit": thr_commit[gi], "worse_alignment": bool(worse_align[vi, gi, ui]),
-                        "worse_commitment": bool(worse_commit[vi, gi, ui]),
-                    })
+                    row.update(
+                        {
+                            "peak_base": peak[b, gi, ui],
+                            "peak_variant": peak[vi, gi, ui],
+                            "delta_peak": d_peak[vi, gi, ui],
+                            "thr_peak": thr_peak[gi],
+                            "commit_base": commit[b, gi, ui],
+                            "commit_variant": commit[vi, gi, ui],
+                            "thr_commit": thr_commit[gi],
+                            "worse_alignment": bool(worse_align[vi, gi, ui]),
+                            "worse_commitment": bool(worse_commit[vi, gi, ui]),
+                        }
+                    )
                     row["failure"] = row["worse_alignment"] or row["worse_commitment"]
                     ev = []
                     if row["worse_alignment"]:
-                        ev.append(f"peak cos {row['peak_variant']:.3f} vs base {row['peak_base']:.3f} (thr {row['thr_peak']:.3f})")
+                        ev.append(
+                            f"peak cos {row['peak_variant']:.3f} vs base {row['peak_base']:.3f} (thr {row['thr_peak']:.3f})"
+                        )
                     if row["worse_commitment"]:
-                        ev.append(f"commit {row['commit_variant']} vs base {row['commit_base']} (thr {row['thr_commit']:.1f})")
+                        ev.append(
+                            f"commit {row['commit_variant']} vs base {row['commit_base']} (thr {row['thr_commit']:.1f})"
+                        )
                     row["model_evidence"] = "; ".join(ev)
                 else:
                     row["failure"] = False

@@ -54,10 +54,17 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
     top = mag.topk(max(1, math.ceil(0.10 * n))).values  # sorted descending
     top1 = top[: max(1, math.ceil(0.01 * n))].sum() / total
     top10 = top.sum() / total
-    return {"kurtosis": float(excess_kurtosis(x)), "max_over_std": float(mag.max() / sd),
-            "n_sigma3": int((z > 3).sum()), "n_sigma5": int((z > 5).sum()),
-            "n_sigma10": int((z > 10).sum()), "top1_share": float(top1),
-            "top10_share": float(top10), "concentration": float(top1 / top10), "n": n}
+    return {
+        "kurtosis": float(excess_kurtosis(x)),
+        "max_over_std": float(mag.max() / sd),
+        "n_sigma3": int((z > 3).sum()),
+        "n_sigma5": int((z > 5).sum()),
+        "n_sigma10": int((z > 10).sum()),
+        "top1_share": float(top1),
+        "top10_share": float(top10),
+        "concentration": float(top1 / top10),
+        "n": n,
+    }
 
 
 # ----------------------------------------------------------------------------- bits per byte
@@ -76,12 +83,12 @@ def _ci(samples: np.ndarray, level: float, axis=0):
     a = (1 - level) / 2
     with warnings.catch_warnings():  # all-NaN slices (e.g. a constant series) give NaN bounds
         warnings.simplefilter("ignore", RuntimeWarning)
-        return (np.nanquantile(samples, a, axis=axis),
-                np.nanquantile(samples, 1 - a, axis=axis))
+        return (np.nanquantile(samples, a, axis=axis), np.nanquantile(samples, 1 - a, axis=axis))
 
 
-def degradation(nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000,
-                level: float = 0.95, seed: int = 0) -> dict[str, np.ndarray]:
+def degradation(
+    nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Per-language bits-per-byte before/after, relative degradation, disparity ratio.
 
     Inputs are ``(lang, unit)`` arrays of summed token NLL in nats (base and quantized) and
@@ -107,9 +114,15 @@ def degradation(nll_base, nll_quant, n_bytes, low, high, n_boot: int = 2000,
         absd = bpb_q - bpb_b
         abs_ratio = np.nanmean(absd[:, low], 1) / np.nanmean(absd[:, high], 1)
     out = {}
-    for key, arr in (("bpb_base", bpb_b), ("bpb_quant", bpb_q), ("rel_degradation", rel),
-                     ("disparity_ratio", ratio), ("disparity_diff", diff),
-                     ("abs_degradation", absd), ("disparity_ratio_abs", abs_ratio)):
+    for key, arr in (
+        ("bpb_base", bpb_b),
+        ("bpb_quant", bpb_q),
+        ("rel_degradation", rel),
+        ("disparity_ratio", ratio),
+        ("disparity_diff", diff),
+        ("abs_degradation", absd),
+        ("disparity_ratio_abs", abs_ratio),
+    ):
         lo, hi = _ci(arr[1:], level)
         out[key], out[key + "_lo"], out[key + "_hi"] = arr[0], lo, hi
     return out
@@ -138,8 +151,9 @@ def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
-def correlate(x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95,
-              seed: int = 0) -> dict[str, float]:
+def correlate(
+    x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95, seed: int = 0
+) -> dict[str, float]:
     """Pearson r and Spearman rho with bootstrap CIs (over pairs) and permutation p-values.
 
     Spearman is Pearson on ranks (ties averaged, as scipy.stats.spearmanr). p-values are
@@ -149,16 +163,23 @@ def correlate(x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95
     ok = ~(np.isnan(x) | np.isnan(y))
     x, y = x[ok], y[ok]
     n = len(x)
-    keys = ("pearson_r", "pearson_lo", "pearson_hi", "pearson_p",
-            "spearman_rho", "spearman_lo", "spearman_hi", "spearman_p")
+    keys = (
+        "pearson_r",
+        "pearson_lo",
+        "pearson_hi",
+        "pearson_p",
+        "spearman_rho",
+        "spearman_lo",
+        "spearman_hi",
+        "spearman_p",
+    )
     if n < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:  # undefined for constant series
         return {"n": n, **dict.fromkeys(keys, np.nan)}
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, n, size=(n_boot, n))
     perm = np.argsort(rng.random((n_perm, n)), axis=1)
     out: dict[str, float] = {"n": n}
-    for name, (a, b) in (("pearson", (x, y)),
-                         ("spearman", (stats.rankdata(x), stats.rankdata(y)))):
+    for name, (a, b) in (("pearson", (x, y)), ("spearman", (stats.rankdata(x), stats.rankdata(y)))):
         point = float(_pearson_rows(a, b))
         if name == "pearson":
             boots = _pearson_rows(a[boot], b[boot])
@@ -167,13 +188,20 @@ def correlate(x, y, n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95
         lo, hi = _ci(boots, level)
         null = _pearson_rows(a[perm], np.broadcast_to(b, perm.shape))
         p = (np.sum(np.abs(null) >= abs(point) - 1e-12) + 1) / (n_perm + 1)
-        out.update({("pearson_r" if name == "pearson" else "spearman_rho"): point,
-                    f"{name}_lo": float(lo), f"{name}_hi": float(hi), f"{name}_p": float(p)})
+        out.update(
+            {
+                ("pearson_r" if name == "pearson" else "spearman_rho"): point,
+                f"{name}_lo": float(lo),
+                f"{name}_hi": float(hi),
+                f"{name}_p": float(p),
+            }
+        )
     return out
 
 
-def linear_fit(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-               n_grid: int = 50) -> dict[str, np.ndarray]:
+def linear_fit(
+    x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0, n_grid: int = 50
+) -> dict[str, np.ndarray]:
     """Least-squares line ``y = intercept + slope * x`` with a bootstrap confidence band.
 
     Pairs with a NaN are dropped. The band is the pointwise percentile interval of the
@@ -187,9 +215,14 @@ def linear_fit(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
     x, y = x[ok], y[ok]
     n = len(x)
     nan_grid = np.full(n_grid, np.nan)
-    out = {"n": n, **{k: np.nan for k in ("slope", "slope_lo", "slope_hi", "intercept",
-                                          "intercept_lo", "intercept_hi")},
-           "grid": nan_grid, "fit": nan_grid, "fit_lo": nan_grid, "fit_hi": nan_grid}
+    out = {
+        "n": n,
+        **{k: np.nan for k in ("slope", "slope_lo", "slope_hi", "intercept", "intercept_lo", "intercept_hi")},
+        "grid": nan_grid,
+        "fit": nan_grid,
+        "fit_lo": nan_grid,
+        "fit_hi": nan_grid,
+    }
     if n < 3 or np.ptp(x) == 0:
         return out
 
@@ -207,9 +240,18 @@ def linear_fit(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
     lines = bi[:, None] + bs[:, None] * grid[None]
     (s_lo, s_hi), (i_lo, i_hi) = _ci(bs, level), _ci(bi, level)
     f_lo, f_hi = _ci(lines, level)
-    out.update(slope=float(slope), slope_lo=float(s_lo), slope_hi=float(s_hi), intercept=float(icpt),
-               intercept_lo=float(i_lo), intercept_hi=float(i_hi), grid=grid,
-               fit=icpt + slope * grid, fit_lo=f_lo, fit_hi=f_hi)
+    out.update(
+        slope=float(slope),
+        slope_lo=float(s_lo),
+        slope_hi=float(s_hi),
+        intercept=float(icpt),
+        intercept_lo=float(i_lo),
+        intercept_hi=float(i_hi),
+        grid=grid,
+        fit=icpt + slope * grid,
+        fit_lo=f_lo,
+        fit_hi=f_hi,
+    )
     return out
 
 
@@ -243,8 +285,8 @@ def language_effect(values, n_perm: int = 1000, seed: int = 0) -> dict[str, np.n
     def eta2(arr, mask):
         n_l = mask.sum(1)
         means = arr.sum(1) / np.maximum(n_l, 1)
-        ss_between = (n_l * means ** 2).sum(0)
-        ss_total = (arr ** 2).sum((0, 1))
+        ss_between = (n_l * means**2).sum(0)
+        ss_total = (arr**2).sum((0, 1))
         return ss_between / np.maximum(ss_total, 1e-300)
 
     obs = eta2(v0, ok)
@@ -296,5 +338,5 @@ def top_fraction_mask(values, fraction: float = 0.2, axis: int = -1) -> np.ndarr
     """True for the top ``fraction`` (ceil) entries along ``axis`` (e.g. critical layers)."""
     v = np.moveaxis(np.asarray(values, float), axis, -1)
     k = max(1, math.ceil(v.shape[-1] * fraction))
-    thresh = -np.sort(-v, axis=-1)[..., k - 1:k]
+    thresh = -np.sort(-v, axis=-1)[..., k - 1 : k]
     return np.moveaxis(v >= thresh, -1, axis)

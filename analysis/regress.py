@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from errors import IncompatibleVariantsError, StorageError
+from polylens.errors import IncompatibleVariantsError, StorageError
 
 from .compat import check_compatible
 
 __all__ = ["regress", "load_results", "REGRESS_KEYS"]
 
 #: method keys that must match; weights_sha256 is deliberately NOT here (a new model is the point)
-REGRESS_KEYS = ("processing_mode", "pooling", "probe_set_sha256", "analysis_ref", "analysis_tau", "analysis_k",
-                "analysis_null_quantile", "analysis_ci_level", "analysis_method_version", "analysis_unit_dim")
+REGRESS_KEYS = (
+    "processing_mode",
+    "pooling",
+    "probe_set_sha256",
+    "analysis_ref",
+    "analysis_tau",
+    "analysis_k",
+    "analysis_null_quantile",
+    "analysis_ci_level",
+    "analysis_method_version",
+    "analysis_unit_dim",
+)
 #: metric -> +1 if higher is better, -1 if lower is better
 METRICS = {"peak_cos": +1, "peak_margin": +1, "commit_layer": -1}
 
@@ -33,8 +43,14 @@ def load_results(path: str | os.PathLike) -> xr.Dataset:
         return ds.load()
 
 
-def regress(old_dir: str | os.PathLike, new_dir: str | os.PathLike, langs: Sequence[str] | None = None,
-            tol: float = 0.02, tol_layers: float = 1.0, variants: Sequence[str] | None = None) -> tuple[pd.DataFrame, bool]:
+def regress(
+    old_dir: str | os.PathLike,
+    new_dir: str | os.PathLike,
+    langs: Sequence[str] | None = None,
+    tol: float = 0.02,
+    tol_layers: float = 1.0,
+    variants: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, bool]:
     """Compare two result sets; ``failed`` when any named language degrades significantly.
 
     For each shared (variant, lang) and metric in {peak_cos, peak_margin (higher better),
@@ -67,6 +83,7 @@ def regress(old_dir: str | os.PathLike, new_dir: str | os.PathLike, langs: Seque
     o, n = old.sel(variant=shared_v, lang=list(langs)), new.sel(variant=shared_v, lang=list(langs))
     frames = []
     for metric, sign in METRICS.items():
+
         def arrs(r):
             v = r[metric].transpose("variant", "lang").values.astype(float)
             ci = r[metric + "_ci"].transpose("variant", "lang", "ci").values.astype(float)
@@ -74,17 +91,30 @@ def regress(old_dir: str | os.PathLike, new_dir: str | os.PathLike, langs: Seque
                 v = np.where(np.isnan(v), n_layers, v)
                 ci = np.where(np.isfinite(ci), ci, n_layers)
             return v, ci
+
         (vo, co), (vn, cn) = arrs(o), arrs(n)
         hw = np.sqrt(((co[..., 1] - co[..., 0]) / 2) ** 2 + ((cn[..., 1] - cn[..., 0]) / 2) ** 2)
         thr = np.maximum(tol_layers if metric == "commit_layer" else tol, hw)
         delta = vn - vo
         degraded = (sign * delta) < -thr
         vv, gg = np.meshgrid(shared_v, list(langs), indexing="ij")
-        frames.append(pd.DataFrame({
-            "variant": vv.ravel(), "lang": gg.ravel(), "metric": metric, "old": vo.ravel(), "new": vn.ravel(),
-            "delta": delta.ravel(), "old_ci_lo": co[..., 0].ravel(), "old_ci_hi": co[..., 1].ravel(),
-            "new_ci_lo": cn[..., 0].ravel(), "new_ci_hi": cn[..., 1].ravel(), "threshold": thr.ravel(),
-            "degraded": degraded.ravel(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "variant": vv.ravel(),
+                    "lang": gg.ravel(),
+                    "metric": metric,
+                    "old": vo.ravel(),
+                    "new": vn.ravel(),
+                    "delta": delta.ravel(),
+                    "old_ci_lo": co[..., 0].ravel(),
+                    "old_ci_hi": co[..., 1].ravel(),
+                    "new_ci_lo": cn[..., 0].ravel(),
+                    "new_ci_hi": cn[..., 1].ravel(),
+                    "threshold": thr.ravel(),
+                    "degraded": degraded.ravel(),
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True)
     return table, bool(table["degraded"].any())

@@ -12,8 +12,15 @@ import itertools
 import numpy as np
 
 __all__ = [
-    "bootstrap_indices", "bootstrap_weights", "nanmean_weighted", "boot_means", "percentile_ci",
-    "nanquantile_sorted", "signflip_test", "bh_adjust", "cohens_dz",
+    "bootstrap_indices",
+    "bootstrap_weights",
+    "nanmean_weighted",
+    "boot_means",
+    "percentile_ci",
+    "nanquantile_sorted",
+    "signflip_test",
+    "bh_adjust",
+    "cohens_dz",
 ]
 
 
@@ -77,7 +84,7 @@ def nanquantile_sorted(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
 
 def _sign_matrix(n_units: int, n_perm: int, seed: int) -> tuple[np.ndarray, bool]:
     """(Float[P, n_units] of +-1, exact): all 2^n flips when that is <= n_perm, else random."""
-    if 2 ** n_units <= n_perm:
+    if 2**n_units <= n_perm:
         signs = np.array(list(itertools.product([1.0, -1.0], repeat=n_units)))
         return signs, True
     rng = np.random.default_rng(seed)
@@ -139,6 +146,7 @@ def cohens_dz(diff: np.ndarray) -> np.ndarray:
     diff = np.asarray(diff, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(diff, -1) / np.nanstd(diff, -1, ddof=1)

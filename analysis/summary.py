@@ -30,32 +30,47 @@ def headline_table(res: xr.Dataset) -> pd.DataFrame:
             at = r.isel(layer=layer)
             m_at = r.isel(layer=int(mexa_layer.sel(variant=v, lang=g)))
             commit, free = float(r["commit_layer"]), float(r["commit_layer_free"])
-            rows.append({
-                "variant": str(v), "lang": str(g),
-                "resource": str(r["resource"].values) if "resource" in r.coords else "",
-                "centred_cos": float(at["cos_centred"]), "centred_lo": float(at["cos_centred_ci"][0]),
-                "centred_hi": float(at["cos_centred_ci"][1]), "centred_layer": layer,
-                "mexa": float(m_at["retrieval_mexa"]), "mexa_lo": float(m_at["retrieval_mexa_ci"][0]),
-                "mexa_hi": float(m_at["retrieval_mexa_ci"][1]), "mexa_layer": int(m_at["layer"]),
-                "margin": float(at["margin"]), "margin_lo": float(at["margin_ci"][0]),
-                "margin_hi": float(at["margin_ci"][1]),
-                "cka_debiased_peak": float(r["cka_debiased"].max()),
-                "null_q95": float(at["null_q95_mean"]) - float(at["null_mean"]),
-                "raw_cos_peak": float(r["peak_cos"]), "raw_peak_layer": int(r["peak_layer"]),
-                "commit": commit, "commit_free": free,
-                "layer0_raw_cos": float(r["cos"].isel(layer=0)),
-                "layer0_margin": float(r["margin"].isel(layer=0)),
-                "n_units": int(r["n_units"]) if "n_units" in r else -1})
+            rows.append(
+                {
+                    "variant": str(v),
+                    "lang": str(g),
+                    "resource": str(r["resource"].values) if "resource" in r.coords else "",
+                    "centred_cos": float(at["cos_centred"]),
+                    "centred_lo": float(at["cos_centred_ci"][0]),
+                    "centred_hi": float(at["cos_centred_ci"][1]),
+                    "centred_layer": layer,
+                    "mexa": float(m_at["retrieval_mexa"]),
+                    "mexa_lo": float(m_at["retrieval_mexa_ci"][0]),
+                    "mexa_hi": float(m_at["retrieval_mexa_ci"][1]),
+                    "mexa_layer": int(m_at["layer"]),
+                    "margin": float(at["margin"]),
+                    "margin_lo": float(at["margin_ci"][0]),
+                    "margin_hi": float(at["margin_ci"][1]),
+                    "cka_debiased_peak": float(r["cka_debiased"].max()),
+                    "null_q95": float(at["null_q95_mean"]) - float(at["null_mean"]),
+                    "raw_cos_peak": float(r["peak_cos"]),
+                    "raw_peak_layer": int(r["peak_layer"]),
+                    "commit": commit,
+                    "commit_free": free,
+                    "layer0_raw_cos": float(r["cos"].isel(layer=0)),
+                    "layer0_margin": float(r["margin"].isel(layer=0)),
+                    "n_units": int(r["n_units"]) if "n_units" in r else -1,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def format_headline(table: pd.DataFrame) -> str:
     """Plain-text rendering used by the CLI (``never`` for NaN commitment)."""
+
     def layer(x: float) -> str:
         return "never" if np.isnan(x) else f"{x:.0f}"
-    lines = [f"{'variant':<8} {'lang':<4} {'res':<6} {'centred cos [95% CI] @L':<25} "
-             f"{'MEXA [95% CI] @L':<22} {'margin [95% CI]':<22} {'CKAd':>5} {'raw@L0':>6} "
-             f"{'commit':>6} {'free':>5}"]
+
+    lines = [
+        f"{'variant':<8} {'lang':<4} {'res':<6} {'centred cos [95% CI] @L':<25} "
+        f"{'MEXA [95% CI] @L':<22} {'margin [95% CI]':<22} {'CKAd':>5} {'raw@L0':>6} "
+        f"{'commit':>6} {'free':>5}"
+    ]
     for t in table.itertuples():
         lines.append(
             f"{t.variant:<8} {t.lang:<4} {t.resource:<6} "
@@ -63,5 +78,6 @@ def format_headline(table: pd.DataFrame) -> str:
             f"{t.mexa:.2f} [{t.mexa_lo:.2f},{t.mexa_hi:.2f}] @{t.mexa_layer:<5} "
             f"{t.margin:+.3f} [{t.margin_lo:+.3f},{t.margin_hi:+.3f}] "
             f"{t.cka_debiased_peak:>5.2f} {t.layer0_raw_cos:>6.2f} "
-            f"{layer(t.commit):>6} {layer(t.commit_free):>5}")
+            f"{layer(t.commit):>6} {layer(t.commit_free):>5}"
+        )
     return "\n".join(lines)

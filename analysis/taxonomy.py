@@ -15,64 +15,291 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 __all__ = [
-    "CATEGORIES", "Finding", "char_script", "script_profile", "identify_language",
-    "detect_unicode_edge", "detect_transliteration", "detect_code_switch", "detect_formal_register",
-    "detect_low_resource", "classify_text", "EXPECTED_SCRIPT", "LOW_RESOURCE_LANGS",
+    "CATEGORIES",
+    "Finding",
+    "char_script",
+    "script_profile",
+    "identify_language",
+    "detect_unicode_edge",
+    "detect_transliteration",
+    "detect_code_switch",
+    "detect_formal_register",
+    "detect_low_resource",
+    "classify_text",
+    "EXPECTED_SCRIPT",
+    "LOW_RESOURCE_LANGS",
 ]
 
 CATEGORIES = ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT", "UNICODE_EDGE")
 
 # Unicode character-name prefix -> ISO 15924
 _NAME_TO_SCRIPT = {
-    "LATIN": "Latn", "DEVANAGARI": "Deva", "BENGALI": "Beng", "TAMIL": "Taml", "TELUGU": "Telu",
-    "KANNADA": "Knda", "MALAYALAM": "Mlym", "GUJARATI": "Gujr", "GURMUKHI": "Guru", "ORIYA": "Orya",
-    "SINHALA": "Sinh", "ETHIOPIC": "Ethi", "ARABIC": "Arab", "HEBREW": "Hebr", "CYRILLIC": "Cyrl",
-    "GREEK": "Grek", "ARMENIAN": "Armn", "GEORGIAN": "Geor", "THAI": "Thai", "LAO": "Laoo",
-    "KHMER": "Khmr", "MYANMAR": "Mymr", "HANGUL": "Hang", "HIRAGANA": "Hira", "KATAKANA": "Kana",
-    "CJK": "Hani", "TIBETAN": "Tibt", "THAANA": "Thaa", "SYRIAC": "Syrc", "TIFINAGH": "Tfng",
-    "NKO": "Nkoo", "VAI": "Vaii", "CHEROKEE": "Cher", "MONGOLIAN": "Mong", "OL": "Olck",
+    "LATIN": "Latn",
+    "DEVANAGARI": "Deva",
+    "BENGALI": "Beng",
+    "TAMIL": "Taml",
+    "TELUGU": "Telu",
+    "KANNADA": "Knda",
+    "MALAYALAM": "Mlym",
+    "GUJARATI": "Gujr",
+    "GURMUKHI": "Guru",
+    "ORIYA": "Orya",
+    "SINHALA": "Sinh",
+    "ETHIOPIC": "Ethi",
+    "ARABIC": "Arab",
+    "HEBREW": "Hebr",
+    "CYRILLIC": "Cyrl",
+    "GREEK": "Grek",
+    "ARMENIAN": "Armn",
+    "GEORGIAN": "Geor",
+    "THAI": "Thai",
+    "LAO": "Laoo",
+    "KHMER": "Khmr",
+    "MYANMAR": "Mymr",
+    "HANGUL": "Hang",
+    "HIRAGANA": "Hira",
+    "KATAKANA": "Kana",
+    "CJK": "Hani",
+    "TIBETAN": "Tibt",
+    "THAANA": "Thaa",
+    "SYRIAC": "Syrc",
+    "TIFINAGH": "Tfng",
+    "NKO": "Nkoo",
+    "VAI": "Vaii",
+    "CHEROKEE": "Cher",
+    "MONGOLIAN": "Mong",
+    "OL": "Olck",
 }
 
 #: default script per language (ISO 639-1 -> ISO 15924) when the dataset has no script coordinate
 EXPECTED_SCRIPT = {
-    "en": "Latn", "fr": "Latn", "es": "Latn", "pt": "Latn", "de": "Latn", "it": "Latn", "sw": "Latn",
-    "yo": "Latn", "ha": "Latn", "ig": "Latn", "zu": "Latn", "xh": "Latn", "so": "Latn", "id": "Latn",
-    "ms": "Latn", "vi": "Latn", "tr": "Latn", "pl": "Latn", "nl": "Latn", "tl": "Latn", "wo": "Latn",
-    "hi": "Deva", "mr": "Deva", "ne": "Deva", "bn": "Beng", "ta": "Taml", "te": "Telu", "kn": "Knda",
-    "ml": "Mlym", "gu": "Gujr", "pa": "Guru", "si": "Sinh", "am": "Ethi", "ti": "Ethi", "ar": "Arab",
-    "fa": "Arab", "ur": "Arab", "he": "Hebr", "ru": "Cyrl", "uk": "Cyrl", "kk": "Cyrl", "el": "Grek",
-    "th": "Thai", "km": "Khmr", "my": "Mymr", "ko": "Hang", "ja": "Jpan", "zh": "Hani",
+    "en": "Latn",
+    "fr": "Latn",
+    "es": "Latn",
+    "pt": "Latn",
+    "de": "Latn",
+    "it": "Latn",
+    "sw": "Latn",
+    "yo": "Latn",
+    "ha": "Latn",
+    "ig": "Latn",
+    "zu": "Latn",
+    "xh": "Latn",
+    "so": "Latn",
+    "id": "Latn",
+    "ms": "Latn",
+    "vi": "Latn",
+    "tr": "Latn",
+    "pl": "Latn",
+    "nl": "Latn",
+    "tl": "Latn",
+    "wo": "Latn",
+    "hi": "Deva",
+    "mr": "Deva",
+    "ne": "Deva",
+    "bn": "Beng",
+    "ta": "Taml",
+    "te": "Telu",
+    "kn": "Knda",
+    "ml": "Mlym",
+    "gu": "Gujr",
+    "pa": "Guru",
+    "si": "Sinh",
+    "am": "Ethi",
+    "ti": "Ethi",
+    "ar": "Arab",
+    "fa": "Arab",
+    "ur": "Arab",
+    "he": "Hebr",
+    "ru": "Cyrl",
+    "uk": "Cyrl",
+    "kk": "Cyrl",
+    "el": "Grek",
+    "th": "Thai",
+    "km": "Khmr",
+    "my": "Mymr",
+    "ko": "Hang",
+    "ja": "Jpan",
+    "zh": "Hani",
 }
 
 #: Joshi et al. (2020) classes 0-2 among languages Tiny Aya targets (used when no resource coord)
-LOW_RESOURCE_LANGS = frozenset({"am", "yo", "ha", "ig", "zu", "xh", "so", "wo", "ti", "km", "my", "si", "ne",
-                                "mg", "ny", "sn", "rw", "lg", "om", "tw", "ee", "ln", "kk"})
+LOW_RESOURCE_LANGS = frozenset(
+    {
+        "am",
+        "yo",
+        "ha",
+        "ig",
+        "zu",
+        "xh",
+        "so",
+        "wo",
+        "ti",
+        "km",
+        "my",
+        "si",
+        "ne",
+        "mg",
+        "ny",
+        "sn",
+        "rw",
+        "lg",
+        "om",
+        "tw",
+        "ee",
+        "ln",
+        "kk",
+    }
+)
 
 # Romanized Hindi/Urdu (and a few Bengali/Tamil) function and health words
 _ROMANIZED = {
-    "hi": {"hai", "hain", "nahi", "nahin", "kya", "mujhe", "mera", "meri", "mere", "aur", "ko", "ka", "ki", "ke",
-           "mein", "bahut", "dard", "bukhar", "dawai", "dawa", "sir", "pet", "khansi", "haan", "theek", "kaise",
-           "kyun", "hoon", "tha", "thi", "raha", "rahi", "kal", "aaj", "abhi", "lekin", "yeh", "woh", "sab", "doctor"},
+    "hi": {
+        "hai",
+        "hain",
+        "nahi",
+        "nahin",
+        "kya",
+        "mujhe",
+        "mera",
+        "meri",
+        "mere",
+        "aur",
+        "ko",
+        "ka",
+        "ki",
+        "ke",
+        "mein",
+        "bahut",
+        "dard",
+        "bukhar",
+        "dawai",
+        "dawa",
+        "sir",
+        "pet",
+        "khansi",
+        "haan",
+        "theek",
+        "kaise",
+        "kyun",
+        "hoon",
+        "tha",
+        "thi",
+        "raha",
+        "rahi",
+        "kal",
+        "aaj",
+        "abhi",
+        "lekin",
+        "yeh",
+        "woh",
+        "sab",
+        "doctor",
+    },
     "bn": {"ami", "tumi", "ache", "amar", "jor", "byatha", "kemon", "bhalo", "na", "hobe"},
     "ta": {"enakku", "irukku", "vali", "kaaichal", "illa", "romba", "eppadi", "naan"},
 }
-_ENGLISH_FUNCTION = {"the", "and", "is", "are", "i", "have", "has", "with", "my", "of", "to", "in", "for", "what",
-                     "please", "since", "not", "a", "an", "this", "that", "can", "you", "was", "from", "very"}
+_ENGLISH_FUNCTION = {
+    "the",
+    "and",
+    "is",
+    "are",
+    "i",
+    "have",
+    "has",
+    "with",
+    "my",
+    "of",
+    "to",
+    "in",
+    "for",
+    "what",
+    "please",
+    "since",
+    "not",
+    "a",
+    "an",
+    "this",
+    "that",
+    "can",
+    "you",
+    "was",
+    "from",
+    "very",
+}
 
 #: formal / medical register terms (lower-case; substring match for non-Latin scripts)
 FORMAL_TERMS = {
-    "en": ["hypertension", "myocardial", "infarction", "contraindicat", "administer", "diagnos", "dosage",
-           "pharmaceutical", "patholog", "respiratory", "gastrointestinal", "haemorrhage", "hemorrhage",
-           "analgesic", "antipyretic", "therapeutic", "prophyla", "cardiovascular", "anaemia", "anemia",
-           "diabetes mellitus", "hypoglyc", "hyperglyc", "intravenous", "intramuscular", "subcutaneous",
-           "oedema", "edema", "dyspnea", "dyspnoea", "pyrexia", "malignan", "benign", "prognosis",
-           "etiology", "aetiology", "hereby", "pursuant", "heretofore", "whereas", "notwithstanding"],
-    "hi": ["चिकित्सा", "उच्च रक्तचाप", "रक्तचाप", "मधुमेह", "निदान", "औषधि", "उपचार", "संक्रमण", "रोगनिरोधी",
-           "हृदयाघात", "प्रतिजैविक", "शल्य", "ज्वरनाशक"],
+    "en": [
+        "hypertension",
+        "myocardial",
+        "infarction",
+        "contraindicat",
+        "administer",
+        "diagnos",
+        "dosage",
+        "pharmaceutical",
+        "patholog",
+        "respiratory",
+        "gastrointestinal",
+        "haemorrhage",
+        "hemorrhage",
+        "analgesic",
+        "antipyretic",
+        "therapeutic",
+        "prophyla",
+        "cardiovascular",
+        "anaemia",
+        "anemia",
+        "diabetes mellitus",
+        "hypoglyc",
+        "hyperglyc",
+        "intravenous",
+        "intramuscular",
+        "subcutaneous",
+        "oedema",
+        "edema",
+        "dyspnea",
+        "dyspnoea",
+        "pyrexia",
+        "malignan",
+        "benign",
+        "prognosis",
+        "etiology",
+        "aetiology",
+        "hereby",
+        "pursuant",
+        "heretofore",
+        "whereas",
+        "notwithstanding",
+    ],
+    "hi": [
+        "चिकित्सा",
+        "उच्च रक्तचाप",
+        "रक्तचाप",
+        "मधुमेह",
+        "निदान",
+        "औषधि",
+        "उपचार",
+        "संक्रमण",
+        "रोगनिरोधी",
+        "हृदयाघात",
+        "प्रतिजैविक",
+        "शल्य",
+        "ज्वरनाशक",
+    ],
     "bn": ["চিকিৎসা", "উচ্চ রক্তচাপ", "ডায়াবেটিস", "রোগনির্ণয়", "সংক্রমণ"],
     "ta": ["மருத்துவ", "உயர் இரத்த அழுத்தம்", "நீரிழிவு", "நோயறிதல்"],
     "es": ["hipertensión", "diagnóstico", "infarto", "posología", "contraindicad", "analgésico", "patología"],
-    "fr": ["hypertension", "diagnostic", "infarctus", "posologie", "contre-indiqu", "analgésique", "pathologie"],
+    "fr": [
+        "hypertension",
+        "diagnostic",
+        "infarctus",
+        "posologie",
+        "contre-indiqu",
+        "analgésique",
+        "pathologie",
+    ],
     "sw": ["shinikizo la damu", "uchunguzi", "kisukari", "matibabu", "dawa za kutuliza"],
     "ar": ["ارتفاع ضغط الدم", "تشخيص", "احتشاء", "السكري", "جرعة"],
     "am": ["የደም ግፊት", "ምርመራ", "ስኳር በሽታ"],
@@ -80,8 +307,20 @@ FORMAL_TERMS = {
 _MEDICAL_SUFFIX = re.compile(r"\b[a-z]{4,}(itis|osis|emia|aemia|ectomy|otomy|algia|opathy|plasty|oscopy)\b")
 
 _ZW = {"\u200d": "ZWJ", "\u200c": "ZWNJ", "\u200b": "ZWSP", "\ufeff": "BOM", "\u2060": "WJ"}
-_BIDI = {"\u200e": "LRM", "\u200f": "RLM", "\u061c": "ALM", "\u202a": "LRE", "\u202b": "RLE", "\u202c": "PDF",
-         "\u202d": "LRO", "\u202e": "RLO", "\u2066": "LRI", "\u2067": "RLI", "\u2068": "FSI", "\u2069": "PDI"}
+_BIDI = {
+    "\u200e": "LRM",
+    "\u200f": "RLM",
+    "\u061c": "ALM",
+    "\u202a": "LRE",
+    "\u202b": "RLE",
+    "\u202c": "PDF",
+    "\u202d": "LRO",
+    "\u202e": "RLO",
+    "\u2066": "LRI",
+    "\u2067": "RLI",
+    "\u2068": "FSI",
+    "\u2069": "PDI",
+}
 
 
 @dataclass(frozen=True)
@@ -157,7 +396,9 @@ def detect_unicode_edge(text: str) -> str | None:
         found.append(kind)
     digits = sorted({c for c in text if unicodedata.category(c) == "Nd" and not ("0" <= c <= "9")})
     if digits:
-        found.append("non-ASCII digits " + "".join(digits) + f" ({unicodedata.name(digits[0]).split(' DIGIT')[0]})")
+        found.append(
+            "non-ASCII digits " + "".join(digits) + f" ({unicodedata.name(digits[0]).split(' DIGIT')[0]})"
+        )
     vs = sum(1 for c in text if 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF)
     if vs:
         found.append(f"variation selectors x{vs}")
@@ -200,7 +441,9 @@ def detect_code_switch(text: str, lang: str | None = None, script: str | None = 
         return None
     major = {s: c for s, c in prof.items() if c / n >= 0.15 and c >= 2}
     if len(major) >= 2 and not (set(major) <= {"Hani", "Hira", "Kana"}):
-        return "script mix " + ", ".join(f"{s}:{c / n:.0%}" for s, c in sorted(major.items(), key=lambda kv: -kv[1]))
+        return "script mix " + ", ".join(
+            f"{s}:{c / n:.0%}" for s, c in sorted(major.items(), key=lambda kv: -kv[1])
+        )
     words = _words(text)
     if words and prof.get("Latn", 0) / n >= 0.8:
         en = [w for w in words if w in _ENGLISH_FUNCTION]
@@ -221,7 +464,9 @@ def detect_formal_register(text: str, lang: str | None = None) -> str | None:
         for term in FORMAL_TERMS[lg]:
             if term in low and term not in hits:
                 hits.append(term)
-    hits += [m.group(0) for m in _MEDICAL_SUFFIX.finditer(low) if not any(m.group(0).startswith(h) for h in hits)]
+    hits += [
+        m.group(0) for m in _MEDICAL_SUFFIX.finditer(low) if not any(m.group(0).startswith(h) for h in hits)
+    ]
     return ("formal/medical terms: " + ", ".join(hits[:6])) if hits else None
 
 
@@ -234,8 +479,9 @@ def detect_low_resource(lang: str | None, resource: str | None = None) -> str | 
     return None
 
 
-def classify_text(text: str, lang: str | None = None, script: str | None = None,
-                  resource: str | None = None) -> list[Finding]:
+def classify_text(
+    text: str, lang: str | None = None, script: str | None = None, resource: str | None = None
+) -> list[Finding]:
     """All categories whose detector fires, in CATEGORIES order, each with its evidence."""
     text = "" if text is None else str(text)
     checks = {

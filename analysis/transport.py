@@ -23,15 +23,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.cka import linear_cka
+from polylens.analysis.cka import linear_cka
 
-__all__ = ["RidgeMap", "ProcrustesMap", "IdentityMap", "group_split", "group_kfold",
-           "r2_score", "mean_cosine", "transport_scores", "shuffle_pairs", "make_map"]
+__all__ = [
+    "RidgeMap",
+    "ProcrustesMap",
+    "IdentityMap",
+    "group_split",
+    "group_kfold",
+    "r2_score",
+    "mean_cosine",
+    "transport_scores",
+    "shuffle_pairs",
+    "make_map",
+]
 
 DEFAULT_ALPHAS = np.logspace(-4, 4, 17)
 
 
 # ---------------------------------------------------------------- splits (leakage-free)
+
 
 def group_split(groups: np.ndarray, val_frac: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train Int[n_tr], val Int[n_va]) row indices; each group lies entirely on one side."""
@@ -81,6 +92,7 @@ def shuffle_pairs(groups: np.ndarray, seed: int = 0) -> np.ndarray:
 
 # ---------------------------------------------------------------- metrics
 
+
 def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
     """Variance-weighted R^2 = 1 - SS_res / SS_tot (SS_tot about ``y``'s own mean). Can be < 0."""
     y = np.asarray(y, dtype=np.float64)
@@ -103,12 +115,16 @@ def mean_cosine(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None = No
 
 def transport_scores(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None = None) -> dict[str, float]:
     """``r2``, ``cka`` (linear, mapped vs B), ``cka_debiased`` and ``cosine`` on held-out rows."""
-    return {"r2": r2_score(y, y_hat), "cka": float(linear_cka(y_hat, y)),
-            "cka_debiased": float(linear_cka(y_hat, y, debiased=True)),
-            "cosine": mean_cosine(y, y_hat, center)}
+    return {
+        "r2": r2_score(y, y_hat),
+        "cka": float(linear_cka(y_hat, y)),
+        "cka_debiased": float(linear_cka(y_hat, y, debiased=True)),
+        "cosine": mean_cosine(y, y_hat, center),
+    }
 
 
 # ---------------------------------------------------------------- estimators
+
 
 def _as2d(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -146,15 +162,14 @@ class _LinearMap:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                         if not isinstance(v, np.ndarray))
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if not isinstance(v, np.ndarray))
         return f"{type(self).__name__}({args})"
 
 
 class IdentityMap(_LinearMap):
     """``Y_hat = X``: the raw cross-model patch expressed as a map (requires equal widths)."""
 
-    def fit(self, X, Y, groups=None) -> "IdentityMap":
+    def fit(self, X, Y, groups=None) -> IdentityMap:
         X, Y = _as2d(X), _as2d(Y)
         if X.shape[1] != Y.shape[1]:
             raise ValueError("the identity map needs equal widths")
@@ -175,8 +190,14 @@ class RidgeMap(_LinearMap):
     ``components_`` (or None).
     """
 
-    def __init__(self, alphas=DEFAULT_ALPHAS, n_folds: int = 5, rank: int | None = None,
-                 residual: bool = False, random_state: int = 0):
+    def __init__(
+        self,
+        alphas=DEFAULT_ALPHAS,
+        n_folds: int = 5,
+        rank: int | None = None,
+        residual: bool = False,
+        random_state: int = 0,
+    ):
         self.alphas = np.asarray(alphas, dtype=np.float64)
         self.n_folds = n_folds
         self.rank = rank
@@ -191,14 +212,14 @@ class RidgeMap(_LinearMap):
     @staticmethod
     def _coef(vt, s, uty, penalty):
         """Float[d_in, d_out] ridge coefficients for one absolute penalty (BLAS matmuls only)."""
-        return (vt.T * (s / (s ** 2 + penalty))) @ uty
+        return (vt.T * (s / (s**2 + penalty))) @ uty
 
     @staticmethod
     def _penalties(xc, alphas):
         """Absolute penalties: relative ``alphas`` x the mean eigenvalue of ``xc^T xc``."""
-        return np.asarray(alphas) * max((xc ** 2).sum() / xc.shape[1], 1e-12)
+        return np.asarray(alphas) * max((xc**2).sum() / xc.shape[1], 1e-12)
 
-    def fit(self, X, Y, groups=None) -> "RidgeMap":
+    def fit(self, X, Y, groups=None) -> RidgeMap:
         X, Y = _as2d(X), _as2d(Y)
         if self.residual:
             if X.shape[1] != Y.shape[1]:
@@ -218,7 +239,7 @@ class RidgeMap(_LinearMap):
             proj = (z[va] - ztr_mean) @ vt.T  # validation rows in the training singular basis
             resid0 = Y[va] - ytr_mean
             for a, pen in enumerate(self._penalties(ztr, self.alphas)):
-                pred = (proj * (s / (s ** 2 + pen))) @ uty
+                pred = (proj * (s / (s**2 + pen))) @ uty
                 mse[a] += ((pred - resid0) ** 2).mean() * len(va)
         self.cv_mse_ = mse / len(X)
         self.alpha_ = float(self.alphas[int(np.argmin(self.cv_mse_))])
@@ -239,7 +260,7 @@ def _shrunk_cov(xc: np.ndarray, shrinkage: float) -> np.ndarray:
 def _sym_power(cov: np.ndarray, power: float, floor: float) -> np.ndarray:
     w, v = np.linalg.eigh(cov)
     w = np.maximum(w, floor * w.max())
-    return (v * w ** power) @ v.T
+    return (v * w**power) @ v.T
 
 
 class ProcrustesMap(_LinearMap):
@@ -252,15 +273,21 @@ class ProcrustesMap(_LinearMap):
     components on both sides. All statistics come from the training rows only.
     """
 
-    def __init__(self, scale: bool = True, whiten: bool = False, shrinkage: float = 0.1,
-                 rank: int | None = None, eig_floor: float = 1e-6):
+    def __init__(
+        self,
+        scale: bool = True,
+        whiten: bool = False,
+        shrinkage: float = 0.1,
+        rank: int | None = None,
+        eig_floor: float = 1e-6,
+    ):
         self.scale = scale
         self.whiten = whiten
         self.shrinkage = shrinkage
         self.rank = rank
         self.eig_floor = eig_floor
 
-    def fit(self, X, Y, groups=None) -> "ProcrustesMap":
+    def fit(self, X, Y, groups=None) -> ProcrustesMap:
         X, Y = _as2d(X), _as2d(Y)
         self.mean_x_, self.intercept_ = X.mean(0), Y.mean(0)
         xc, yc = X - self.mean_x_, Y - self.intercept_
@@ -277,7 +304,7 @@ class ProcrustesMap(_LinearMap):
         a = a @ pre_x
         u, s, vt = np.linalg.svd(a.T @ b, full_matrices=False)
         self.rotation_ = u @ vt
-        self.scale_ = float(s.sum() / max((a ** 2).sum(), 1e-300)) if self.scale else 1.0
+        self.scale_ = float(s.sum() / max((a**2).sum(), 1e-300)) if self.scale else 1.0
         core = pre_x @ (self.scale_ * self.rotation_) @ post_y
         if px is not None:
             core = px @ core

@@ -41,12 +41,26 @@ def write_store(path: Path, V: int, G: int, U: int, L: int, D: int, seed: int = 
     scale = da.from_array(np.linspace(3.0, 0.3, L).reshape(1, 1, 1, L, 1), chunks=(1, 1, 1, 1, 1))
     x = (base + noise * scale).astype(np.float32)
     langs = ["en"] + [f"l{i:02d}" for i in range(G - 1)]
-    ds = xr.Dataset({"resid": (("variant", "lang", "concept", "layer", "d"), x)},
-                    coords={"variant": ["base", "fire", "earth", "water", "global"][:V] + [f"v{i}" for i in range(max(0, V - 5))],
-                            "lang": langs, "concept": [f"c{i:04d}" for i in range(U)], "layer": np.arange(L),
-                            "script": ("lang", ["Latn"] * G), "resource": ("lang", (["high", "medium", "low"] * G)[:G])},
-                    attrs={"model_id": "synthetic-bench", "pooling": "mean", "processing_mode": "raw",
-                           "probe_set_sha256": "bench", "weights_sha256": "{}", "dtype": "float16"})
+    ds = xr.Dataset(
+        {"resid": (("variant", "lang", "concept", "layer", "d"), x)},
+        coords={
+            "variant": ["base", "fire", "earth", "water", "global"][:V]
+            + [f"v{i}" for i in range(max(0, V - 5))],
+            "lang": langs,
+            "concept": [f"c{i:04d}" for i in range(U)],
+            "layer": np.arange(L),
+            "script": ("lang", ["Latn"] * G),
+            "resource": ("lang", (["high", "medium", "low"] * G)[:G]),
+        },
+        attrs={
+            "model_id": "synthetic-bench",
+            "pooling": "mean",
+            "processing_mode": "raw",
+            "probe_set_sha256": "bench",
+            "weights_sha256": "{}",
+            "dtype": "float16",
+        },
+    )
     enc = {"resid": {"dtype": "float16", "chunksizes": (1, 1, U, 1, D)}}
     t = time.perf_counter()
     with dask.config.set(scheduler="threads", num_workers=2):
@@ -68,7 +82,8 @@ def phase(name: str, store: str, out: str, workers: int, n_boot: int, n_perm: in
         res["seconds"] = time.perf_counter() - t
         res["checksum"] = float(s)
     elif name == "analysis":
-        from analysis.alignment import run_analysis
+        from polylens.analysis.alignment import run_analysis
+
         t = time.perf_counter()
         with xr.open_dataset(store, engine="h5netcdf", chunks={"variant": 1, "layer": 1}) as ds:
             r = run_analysis(ds, out, n_boot=n_boot, n_perm=n_perm)
@@ -78,7 +93,11 @@ def phase(name: str, store: str, out: str, workers: int, n_boot: int, n_perm: in
         # straightforward per-concept loop (the seed study's style) on a subset:
         # for each ref concept i and lang concept j: cosine of two d-vectors; matched = i == j
         with xr.open_dataset(store, engine="h5netcdf") as ds:
-            sub = ds["resid"].isel(variant=0, lang=[0, 1], concept=slice(0, loop_units), layer=slice(0, 2)).values
+            sub = (
+                ds["resid"]
+                .isel(variant=0, lang=[0, 1], concept=slice(0, loop_units), layer=slice(0, 2))
+                .values
+            )
         n = 0
         t = time.perf_counter()
         for li in range(sub.shape[2]):
@@ -121,8 +140,10 @@ def main() -> None:
     store = tmp / "store.nc"
     need = V * G * U * L * D * 2
     free = shutil.disk_usage(tmp).free
-    print(f"shape (variant, lang, concept, layer, d) = ({V}, {G}, {U}, {L}, {D}); store ~{need / 1e9:.2f} GB; "
-          f"free {free / 1e9:.0f} GB in {tmp}")
+    print(
+        f"shape (variant, lang, concept, layer, d) = ({V}, {G}, {U}, {L}, {D}); store ~{need / 1e9:.2f} GB; "
+        f"free {free / 1e9:.0f} GB in {tmp}"
+    )
     if need * 1.2 > free:
         sys.exit("not enough disk space; use --scale or --tmp")
     try:
@@ -131,10 +152,29 @@ def main() -> None:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         results = {}
         for ph in ("read", "analysis", "loop"):
-            cmd = [sys.executable, __file__, "--phase", ph, "--store", str(store), "--out", str(tmp / "results"),
-                   "--workers", str(a.workers), "--n-boot", str(a.n_boot), "--n-perm", str(a.n_perm),
-                   "--loop-units", str(a.loop_units)]
-            r = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--phase",
+                ph,
+                "--store",
+                str(store),
+                "--out",
+                str(tmp / "results"),
+                "--workers",
+                str(a.workers),
+                "--n-boot",
+                str(a.n_boot),
+                "--n-perm",
+                str(a.n_perm),
+                "--loop-units",
+                str(a.loop_units),
+            ]
+            r = json.loads(
+                subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             results[ph] = r
             print(f"{ph:9s}: {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mb']:8.0f} MB")
         read_s, an_s = results["read"]["seconds"], results["analysis"]["seconds"]
@@ -142,12 +182,23 @@ def main() -> None:
         n_cos = V * G * L * U * U  # cosines the vectorized kernel computes (matched + full null)
         loop_est = per_cos * n_cos
         print(f"analysis / read ratio: {an_s / read_s:.2f}x (target <= 2x)")
-        print(f"per-concept Python loop: {per_cos * 1e6:.2f} us/cosine measured on {results['loop']['n_cosines']} "
-              f"cosines; extrapolated to the {n_cos:.3g} cosines of this store: {loop_est:.0f} s "
-              f"(cosines only, no bootstrap/CKA/tests) -> vectorized analysis is {loop_est / an_s:.0f}x faster")
-        print(json.dumps({"shape": [V, G, U, L, D], "write_s": tw, **{k: v for k, v in results.items()},
-                          "ratio_analysis_over_read": an_s / read_s, "loop_extrapolated_s": loop_est,
-                          "speedup_vs_loop": loop_est / an_s}))
+        print(
+            f"per-concept Python loop: {per_cos * 1e6:.2f} us/cosine measured on {results['loop']['n_cosines']} "
+            f"cosines; extrapolated to the {n_cos:.3g} cosines of this store: {loop_est:.0f} s "
+            f"(cosines only, no bootstrap/CKA/tests) -> vectorized analysis is {loop_est / an_s:.0f}x faster"
+        )
+        print(
+            json.dumps(
+                {
+                    "shape": [V, G, U, L, D],
+                    "write_s": tw,
+                    **{k: v for k, v in results.items()},
+                    "ratio_analysis_over_read": an_s / read_s,
+                    "loop_extrapolated_s": loop_est,
+                    "speedup_vs_loop": loop_est / an_s,
+                }
+            )
+        )
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)

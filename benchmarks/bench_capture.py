@@ -32,7 +32,7 @@ def rss_mb() -> float:
 
 
 def batches(model, texts, size):
-    from storage.cache import plan_batches
+    from polylens.storage.cache import plan_batches
 
     lengths = [len(x) for x in model.tokenizer(texts).input_ids]
     order = plan_batches({(str(i), ""): n for i, n in enumerate(lengths)}, size)
@@ -43,9 +43,9 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
     """Time one method in this process; returns tokens/s and peak RSS."""
     import torch
 
-    import probes
-    from hooks.capture import content_mask, pool_batch
-    from hooks.models import load_model
+    from polylens import probes
+    from polylens.hooks.capture import content_mask, pool_batch
+    from polylens.hooks.models import load_model
 
     model = load_model("gemma-3-270m")
     hf = model.bridge.original_model
@@ -70,8 +70,9 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
             if method == "floor":
                 return hf.model(**enc).last_hidden_state
             _, cache = model.bridge.run_with_cache(enc.input_ids, attention_mask=enc.attention_mask)
-            names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post"
-                                                   for i in range(model.n_layers)]
+            names = ["blocks.0.hook_resid_pre"] + [
+                f"blocks.{i}.hook_resid_post" for i in range(model.n_layers)
+            ]
             return pooled_from([cache[n] for n in names], enc)
 
     one(groups[0])  # warm-up
@@ -81,30 +82,50 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
         out = one(group)
         first = out if first is None else first
     seconds = time.perf_counter() - start
-    result = {"method": method, "stimuli": len(texts), "tokens": n_tokens, "seconds": seconds,
-              "tokens_per_s": n_tokens / seconds, "peak_rss_mb": rss_mb(),
-              "peak_over_model_mb": rss_mb() - base_rss}
+    result = {
+        "method": method,
+        "stimuli": len(texts),
+        "tokens": n_tokens,
+        "seconds": seconds,
+        "tokens_per_s": n_tokens / seconds,
+        "peak_rss_mb": rss_mb(),
+        "peak_over_model_mb": rss_mb() - base_rss,
+    }
     if method in ("ours", "seed"):
-        torch.save(first[:, :model.n_layers], Path(tempfile.gettempdir()) / f"bench_{method}.pt")
+        torch.save(first[:, : model.n_layers], Path(tempfile.gettempdir()) / f"bench_{method}.pt")
     return result
 
 
 def cache_peak(n_units: int, out: Path) -> dict:
     """Peak RSS of a full streaming ``cache`` run (concepts, all languages, first n units)."""
-    cmd = [sys.executable, "-c",
-           "import resource, sys; sys.path.insert(0, %r); import cli; "
-           "code = cli.main(sys.argv[1:]); "
-           "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(code)"
-           % str(ROOT),
-           "cache", "--probes", "concepts", "--limit", str(n_units), "--out", str(out),
-           "--batch-size", "32"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import resource, sys; sys.path.insert(0, %r); import cli; "
+        "code = cli.main(sys.argv[1:]); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(code)"
+        % str(ROOT),
+        "cache",
+        "--probes",
+        "concepts",
+        "--limit",
+        str(n_units),
+        "--out",
+        str(out),
+        "--batch-size",
+        "32",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode:
         raise SystemExit(proc.stderr[-2000:])
     peak = float(proc.stdout.split("PEAK")[-1])
-    return {"units": n_units, "stimuli": n_units * 27, "seconds": time.perf_counter() - start,
-            "peak_rss_mb": peak}
+    return {
+        "units": n_units,
+        "stimuli": n_units * 27,
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mb": peak,
+    }
 
 
 def main() -> None:
@@ -120,39 +141,62 @@ def main() -> None:
         return
     results = {}
     for method in ("floor", "ours", "seed", "tlall"):
-        proc = subprocess.run([sys.executable, __file__, "--method", method, "--units",
-                               str(args.units), "--langs", args.langs, "--batch-size",
-                               str(args.batch_size)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--method",
+                method,
+                "--units",
+                str(args.units),
+                "--langs",
+                args.langs,
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             raise SystemExit(f"{method} failed:\n{proc.stderr[-3000:]}")
         results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = results[method]
-        print(f"{method:<6} {r['stimuli']} stimuli, {r['tokens']} tokens: {r['seconds']:7.1f} s "
-              f"{r['tokens_per_s']:8.0f} tok/s  peak RSS {r['peak_rss_mb']:6.0f} MB "
-              f"(+{r['peak_over_model_mb']:.0f} MB over the loaded model)", flush=True)
+        print(
+            f"{method:<6} {r['stimuli']} stimuli, {r['tokens']} tokens: {r['seconds']:7.1f} s "
+            f"{r['tokens_per_s']:8.0f} tok/s  peak RSS {r['peak_rss_mb']:6.0f} MB "
+            f"(+{r['peak_over_model_mb']:.0f} MB over the loaded model)",
+            flush=True,
+        )
     ours, seed, floor, tl = (results[m] for m in ("ours", "seed", "floor", "tlall"))
-    print(f"\nthroughput ours / seed (output_hidden_states) = "
-          f"{ours['tokens_per_s'] / seed['tokens_per_s']:.2f}x   (target >= 2.5x)")
-    print(f"throughput ours / run_with_cache(all hooks)   = "
-          f"{ours['tokens_per_s'] / tl['tokens_per_s']:.2f}x")
-    print(f"time ours / floor (decoder body, no hooks)     = "
-          f"{ours['seconds'] / floor['seconds']:.2f}x   (target <= 1.15x)")
+    print(
+        f"\nthroughput ours / seed (output_hidden_states) = "
+        f"{ours['tokens_per_s'] / seed['tokens_per_s']:.2f}x   (target >= 2.5x)"
+    )
+    print(f"throughput ours / run_with_cache(all hooks)   = {ours['tokens_per_s'] / tl['tokens_per_s']:.2f}x")
+    print(
+        f"time ours / floor (decoder body, no hooks)     = "
+        f"{ours['seconds'] / floor['seconds']:.2f}x   (target <= 1.15x)"
+    )
     import torch
 
     a = torch.load(Path(tempfile.gettempdir()) / "bench_ours.pt")
     b = torch.load(Path(tempfile.gettempdir()) / "bench_seed.pt")
     rel = ((a - b).abs().amax() / b.abs().amax()).item()
-    print(f"pooled equality vs seed-method hidden states: max |diff| / max |value| = {rel:.2e}"
-          f"   (target <= 1e-4) {'OK' if rel <= 1e-4 else 'FAIL'}")
+    print(
+        f"pooled equality vs seed-method hidden states: max |diff| / max |value| = {rel:.2e}"
+        f"   (target <= 1e-4) {'OK' if rel <= 1e-4 else 'FAIL'}"
+    )
     if args.skip_memory:
         return
     with tempfile.TemporaryDirectory() as tmp:
         small = cache_peak(20, Path(tmp) / "small")
         large = cache_peak(200, Path(tmp) / "large")
-    print(f"\nstreaming cache, concepts x 27 languages: {small['stimuli']} stimuli peak "
-          f"{small['peak_rss_mb']:.0f} MB ({small['seconds']:.0f} s); {large['stimuli']} stimuli "
-          f"peak {large['peak_rss_mb']:.0f} MB ({large['seconds']:.0f} s); "
-          f"ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x for 10x stimuli")
+    print(
+        f"\nstreaming cache, concepts x 27 languages: {small['stimuli']} stimuli peak "
+        f"{small['peak_rss_mb']:.0f} MB ({small['seconds']:.0f} s); {large['stimuli']} stimuli "
+        f"peak {large['peak_rss_mb']:.0f} MB ({large['seconds']:.0f} s); "
+        f"ratio {large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x for 10x stimuli"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import probes  # noqa: E402
-from analysis.routing import Router  # noqa: E402
+from polylens import probes  # noqa: E402
+from polylens.analysis.routing import Router  # noqa: E402
 
 BUDGET_MS = 50.0
 
@@ -50,8 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rules", default=None)
     args = ap.parse_args(argv)
-    sets = {"edge_cases": [s.text for s in probes.load_probe_set("edge_cases").stimuli],
-            "udhr": [s.text for s in probes.load_probe_set("udhr").stimuli]}
+    sets = {
+        "edge_cases": [s.text for s in probes.load_probe_set("edge_cases").stimuli],
+        "udhr": [s.text for s in probes.load_probe_set("udhr").stimuli],
+    }
     sets["all"] = sets["edge_cases"] + sets["udhr"]
     t0 = time.perf_counter()
     router = Router.load(args.rules)
@@ -59,10 +61,14 @@ def main(argv=None) -> int:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; Router.load {load_s:.2f} s; repeats {args.repeats}")
-    print(f"{'set':<11} {'clock':<5} {'n':>5} {'chars p50/max':>13} | {'router p50':>10} {'p99':>8} {'max':>8} | "
-          f"{'py3langid p50':>13} {'p99':>8} | {'p99/50ms':>8} {'p99 router/py3langid':>20}")
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; Router.load {load_s:.2f} s; repeats {args.repeats}"
+    )
+    print(
+        f"{'set':<11} {'clock':<5} {'n':>5} {'chars p50/max':>13} | {'router p50':>10} {'p99':>8} {'max':>8} | "
+        f"{'py3langid p50':>13} {'p99':>8} | {'p99/50ms':>8} {'p99 router/py3langid':>20}"
+    )
     for name, texts in sets.items():
         rw, rc = timings(router.route, texts, args.repeats)
         bw, bc = timings(full.classify, texts, args.repeats)
@@ -72,11 +78,15 @@ def main(argv=None) -> int:
         for clock, r, b in (("wall", rw, bw), ("cpu", rc, bc), ("best", best(rw), best(bw))):
             rp50, rp99 = np.percentile(r, [50, 99])
             bp50, bp99 = np.percentile(b, [50, 99])
-            print(f"{name:<11} {clock:<5} {len(r):>5} {int(np.median(lens)):>6}/{lens.max():<6} | {rp50:>8.3f}ms "
-                  f"{rp99:>6.3f}ms {r.max():>6.2f}ms | {bp50:>11.3f}ms {bp99:>6.3f}ms | {rp99 / BUDGET_MS:>8.2%} "
-                  f"{rp99 / bp99:>19.2f}x")
-    print("clock: wall = every timed call; cpu = thread CPU time of every call; best = per input the "
-          "fastest of the repeats (wall), i.e. the cost without scheduler interference")
+            print(
+                f"{name:<11} {clock:<5} {len(r):>5} {int(np.median(lens)):>6}/{lens.max():<6} | {rp50:>8.3f}ms "
+                f"{rp99:>6.3f}ms {r.max():>6.2f}ms | {bp50:>11.3f}ms {bp99:>6.3f}ms | {rp99 / BUDGET_MS:>8.2%} "
+                f"{rp99 / bp99:>19.2f}x"
+            )
+    print(
+        "clock: wall = every timed call; cpu = thread CPU time of every call; best = per input the "
+        "fastest of the repeats (wall), i.e. the cost without scheduler interference"
+    )
     print(f"target: p99 < 1 ms per decision; production budget {BUDGET_MS:.0f} ms (seed study).")
     return 0
 

@@ -11,7 +11,8 @@ Public API:
 
 Importing this package never imports torch, transformer_lens or ``hooks``.
 """
-from figures.registry import REGISTRY, FigureSpec, available, figure, make_figure, render_all
-from figures.results import Results
+
+from polylens.figures.registry import REGISTRY, FigureSpec, available, figure, make_figure, render_all
+from polylens.figures.results import Results
 
 __all__ = ["REGISTRY", "FigureSpec", "Results", "available", "figure", "make_figure", "render_all"]

@@ -11,11 +11,11 @@ module (and listing that module in :data:`PLUGIN_MODULES`) without touching this
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
-from errors import ToolkitError
+from polylens.errors import ToolkitError
 
 from .results import Results
 from .style import save, style
@@ -36,17 +36,20 @@ class FigureSpec:
 #: name -> spec, in registration order
 REGISTRY: dict[str, FigureSpec] = {}
 #: modules imported before rendering so their ``@figure`` functions register (other branches append)
-PLUGIN_MODULES: list[str] = ["figures.alignment", "figures.quant", "figures.diff"]
+PLUGIN_MODULES: list[str] = ["polylens.figures.alignment", "polylens.figures.quant", "polylens.figures.diff"]
 
 
 def figure(name: str, needs: Sequence[str], title: str | None = None, description: str = "") -> Callable:
     """Register ``func(res: Results) -> matplotlib Figure`` under ``name`` (also the file stem)."""
+
     def deco(func: Callable) -> Callable:
         if name in REGISTRY and REGISTRY[name].func.__qualname__ != func.__qualname__:
             raise ValueError(f"figure {name!r} registered twice")
-        REGISTRY[name] = FigureSpec(name, func, tuple(needs), title or name.replace("_", " "),
-                                    description, order=len(REGISTRY))
+        REGISTRY[name] = FigureSpec(
+            name, func, tuple(needs), title or name.replace("_", " "), description, order=len(REGISTRY)
+        )
         return func
+
     return deco
 
 
@@ -76,8 +79,12 @@ def make_figure(name: str, results: Results | str | Path):
         return spec.func(res)
 
 
-def render_all(results: Results | str | Path, out_dir: str | Path, formats: Iterable[str] = ("png", "svg"),
-               only: Iterable[str] | None = None) -> dict[str, list[Path]]:
+def render_all(
+    results: Results | str | Path,
+    out_dir: str | Path,
+    formats: Iterable[str] = ("png", "svg"),
+    only: Iterable[str] | None = None,
+) -> dict[str, list[Path]]:
     """Render every figure the results allow into ``out_dir`` (``<name>.png`` / ``<name>.svg``)."""
     res = results if isinstance(results, Results) else Results(results)
     specs = available(res)

@@ -13,13 +13,14 @@ import base64
 import html
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from errors import StorageError
+from polylens.errors import StorageError
 
 from .registry import available, make_figure
 from .results import Results, decode_attr
@@ -54,19 +55,30 @@ def _clean(a: Iterable) -> list:
 def explorer_data(res: Results) -> dict[str, Any]:
     """The explorer's inline JSON: stored curves, CIs and null per (variant, lang, layer)."""
     ds = res.ds
-    labels = ([str(x) for x in ds["layer_label"].values] if "layer_label" in ds.coords
-              else [str(int(x)) for x in res.layers])
+    labels = (
+        [str(x) for x in ds["layer_label"].values]
+        if "layer_label" in ds.coords
+        else [str(int(x)) for x in res.layers]
+    )
     out: dict[str, Any] = {
-        "ref": res.ref, "ref_name": lang_name(res.ref) if res.ref else "reference",
+        "ref": res.ref,
+        "ref_name": lang_name(res.ref) if res.ref else "reference",
         "ci_level": res.attrs.get("analysis_ci_level", 0.95),
-        "layers": [int(x) for x in res.layers], "layer_labels": labels,
+        "layers": [int(x) for x in res.layers],
+        "layer_labels": labels,
         "variants": res.variants,
         "colors": {v: variant_style(v, res.variants)["color"] for v in res.variants},
-        "langs": [{"code": g, "name": lang_name(g), "script": script_name(res.script(g) or "")}
-                  for g in res.langs],
+        "langs": [
+            {"code": g, "name": lang_name(g), "script": script_name(res.script(g) or "")} for g in res.langs
+        ],
     }
-    for key, var, sel in (("cos", "cos", None), ("lo", "cos_ci", "lo"), ("hi", "cos_ci", "hi"),
-                          ("null_mean", "null_mean", None), ("null_q95", "null_q95_mean", None)):
+    for key, var, sel in (
+        ("cos", "cos", None),
+        ("lo", "cos_ci", "lo"),
+        ("hi", "cos_ci", "hi"),
+        ("null_mean", "null_mean", None),
+        ("null_q95", "null_q95_mean", None),
+    ):
         if var not in ds:
             continue
         da = ds[var] if sel is None else ds[var].sel(ci=sel)
@@ -117,8 +129,10 @@ def _methods(res: Results) -> str:
         "Every number and figure in this page is read from the stored results; nothing is recomputed here.",
     ]
     if "gemma-3-270m" in str(model).lower():
-        parts.append("The embedded Gemma-3-270m weights are Q4_K_M-dequantized: close to, not equal to, Google's "
-                     "bf16 checkpoint.")
+        parts.append(
+            "The embedded Gemma-3-270m weights are Q4_K_M-dequantized: close to, not equal to, Google's "
+            "bf16 checkpoint."
+        )
     notes = a.get("analysis_notes")
     body = "".join(f"<p>{p}</p>" for p in parts)
     if notes:
@@ -133,15 +147,24 @@ def _headline(res: Results) -> str:
     level = res.attrs.get("analysis_ci_level", 0.95) if res.has("alignment.nc") else 0.95
     rows = []
     for r in t.itertuples(index=False):
-        rows.append((
-            _e(f"{lang_name(str(r.lang))} ({r.lang})"), _e(str(r.variant)),
-            f"{_num(r.peak_cos)} <span class=ci>[{_num(r.peak_cos_ci_lo)}, {_num(r.peak_cos_ci_hi)}]</span>",
-            _layer(r.peak_layer),
-            f"{_layer(r.commit_layer)} <span class=ci>[{_layer(r.commit_ci_lo)}, {_layer(r.commit_ci_hi)}]</span>",
-            f"{int(r.n_committed)} / {int(r.n_units)}",
-        ))
-    cols = ["language", "variant", f"peak cosine [{level:.0%} CI]", "peak layer",
-            f"commitment layer [{level:.0%} CI]", "units committed"]
+        rows.append(
+            (
+                _e(f"{lang_name(str(r.lang))} ({r.lang})"),
+                _e(str(r.variant)),
+                f"{_num(r.peak_cos)} <span class=ci>[{_num(r.peak_cos_ci_lo)}, {_num(r.peak_cos_ci_hi)}]</span>",
+                _layer(r.peak_layer),
+                f"{_layer(r.commit_layer)} <span class=ci>[{_layer(r.commit_ci_lo)}, {_layer(r.commit_ci_hi)}]</span>",
+                f"{int(r.n_committed)} / {int(r.n_units)}",
+            )
+        )
+    cols = [
+        "language",
+        "variant",
+        f"peak cosine [{level:.0%} CI]",
+        "peak layer",
+        f"commitment layer [{level:.0%} CI]",
+        "units committed",
+    ]
     return _table(pd.DataFrame(rows, columns=cols), "headline")
 
 
@@ -150,11 +173,23 @@ def _stats(res: Results) -> str:
     if t.empty:
         return "<p>No variant tests (a single variant).</p>"
     t = t[t["scope"] == "language"] if "scope" in t else t
-    rows = [(_e(str(r.metric)), _e(f"{lang_name(str(r.lang))} ({r.lang})"), _e(f"{r.variant_a} − {r.variant_b}"),
-             f"{_num(r.diff)} <span class=ci>[{_num(r.diff_ci_lo)}, {_num(r.diff_ci_hi)}]</span>",
-             _num(r.p_bh, 4), "yes" if bool(r.significant) else "no") for r in t.itertuples(index=False)]
-    return _table(pd.DataFrame(rows, columns=["metric", "language", "difference", "mean diff [CI]", "p (BH)",
-                                              "significant"]), "stats")
+    rows = [
+        (
+            _e(str(r.metric)),
+            _e(f"{lang_name(str(r.lang))} ({r.lang})"),
+            _e(f"{r.variant_a} − {r.variant_b}"),
+            f"{_num(r.diff)} <span class=ci>[{_num(r.diff_ci_lo)}, {_num(r.diff_ci_hi)}]</span>",
+            _num(r.p_bh, 4),
+            "yes" if bool(r.significant) else "no",
+        )
+        for r in t.itertuples(index=False)
+    ]
+    return _table(
+        pd.DataFrame(
+            rows, columns=["metric", "language", "difference", "mean diff [CI]", "p (BH)", "significant"]
+        ),
+        "stats",
+    )
 
 
 def _failures(res: Results, limit: int = 100) -> str:
@@ -174,7 +209,7 @@ def _failures(res: Results, limit: int = 100) -> str:
 
 
 #: figure module -> report section that embeds its figures (others go to "Figures")
-_SECTION_OF_MODULE = {"figures.quant": "quant", "figures.diff": "diff"}
+_SECTION_OF_MODULE = {"polylens.figures.quant": "quant", "polylens.figures.diff": "diff"}
 
 
 def _section_of(spec) -> str:
@@ -191,9 +226,11 @@ def _figures(res: Results, section: str = "figures") -> str:
 
         plt.close("all")
         b64 = base64.b64encode(png).decode("ascii")
-        out.append(f'<figure id="fig-{_e(spec.name)}"><img alt="{_e(spec.title)}" src="data:image/png;base64,{b64}">'
-                   f"<figcaption><b>{_e(spec.title)}.</b> {_e(spec.description)} "
-                   f"<span class=file>({_e(spec.name)}.png / .svg)</span></figcaption></figure>")
+        out.append(
+            f'<figure id="fig-{_e(spec.name)}"><img alt="{_e(spec.title)}" src="data:image/png;base64,{b64}">'
+            f"<figcaption><b>{_e(spec.title)}.</b> {_e(spec.description)} "
+            f"<span class=file>({_e(spec.name)}.png / .svg)</span></figcaption></figure>"
+        )
     return "\n".join(out)
 
 
@@ -229,31 +266,53 @@ def _quant_section(res: Results) -> str:
             f"quantization of the decoder linear matrices; probe set <code>{_e(str(a.get('probe_set', '?')))}</code>, "
             f"{ev.sizes['lang']} languages ({_e(counts)} resource), up to {n_units} units each. Degradation = "
             f"bits per byte after / before - 1 per language; disparity ratio = {_e(str(a.get('disparity', '')))}. "
-            f"CIs: {_e(str(a.get('ci', '95% bootstrap')))} ({a.get('n_boot', '?')} resamples).</p>")
+            f"CIs: {_e(str(a.get('ci', '95% bootstrap')))} ({a.get('n_boot', '?')} resamples).</p>"
+        )
         rows = []
         for v in ev["variant"].values:
             s = ev.sel(variant=v)
             group = int(s["group"]) if "group" in s.coords else 0
-            rows.append((
-                f"<code>{_e(str(v))}</code>", f"{int(s['bits'])}" if "bits" in s.coords else "–",
-                "per channel" if not group else f"{group}",
-                f"{float(s['keep_percent']):g}%" if "keep_percent" in s.coords else "–",
-                _ci_cell(s["disparity_ratio"], s["disparity_ratio_lo"], s["disparity_ratio_hi"], 2),
-                _ci_cell(s["disparity_diff"], s["disparity_diff_lo"], s["disparity_diff_hi"], 3, pct=True)
-                if "disparity_diff" in s else "–",
-                _ci_cell(s["disparity_ratio_abs"], s["disparity_ratio_abs_lo"], s["disparity_ratio_abs_hi"], 2)
-                if "disparity_ratio_abs" in s else "–"))
-        cols = ["config", "bits", "group", "kept outliers", "disparity ratio (low / high) [95% CI]",
-                "low − high rel. degradation [95% CI]", "ratio of absolute bpb increase [95% CI]"]
-        parts.append("<h3>Disparity per config</h3>" + _table(pd.DataFrame(rows, columns=cols), "quant-headline"))
+            rows.append(
+                (
+                    f"<code>{_e(str(v))}</code>",
+                    f"{int(s['bits'])}" if "bits" in s.coords else "–",
+                    "per channel" if not group else f"{group}",
+                    f"{float(s['keep_percent']):g}%" if "keep_percent" in s.coords else "–",
+                    _ci_cell(s["disparity_ratio"], s["disparity_ratio_lo"], s["disparity_ratio_hi"], 2),
+                    _ci_cell(s["disparity_diff"], s["disparity_diff_lo"], s["disparity_diff_hi"], 3, pct=True)
+                    if "disparity_diff" in s
+                    else "–",
+                    _ci_cell(
+                        s["disparity_ratio_abs"], s["disparity_ratio_abs_lo"], s["disparity_ratio_abs_hi"], 2
+                    )
+                    if "disparity_ratio_abs" in s
+                    else "–",
+                )
+            )
+        cols = [
+            "config",
+            "bits",
+            "group",
+            "kept outliers",
+            "disparity ratio (low / high) [95% CI]",
+            "low − high rel. degradation [95% CI]",
+            "ratio of absolute bpb increase [95% CI]",
+        ]
+        parts.append(
+            "<h3>Disparity per config</h3>" + _table(pd.DataFrame(rows, columns=cols), "quant-headline")
+        )
     else:
         name = next(f for f in QUANT_FILES if res.has(f))
         a = _attrs_of(res, name)
-        parts.append(f"<p>Model <code>{_e(str(a.get('model_id', '?')))}</code>; no <code>evaluate.nc</code> in this "
-                     f"directory, so no disparity table.</p>")
+        parts.append(
+            f"<p>Model <code>{_e(str(a.get('model_id', '?')))}</code>; no <code>evaluate.nc</code> in this "
+            f"directory, so no disparity table.</p>"
+        )
     present = ", ".join(f"<code>{f}</code>" for f in QUANT_FILES if res.has(f))
-    parts.append(f'<p class="note">Files: {present} (and <code>summary_*.md</code>), written by '
-                 "<code>python cli.py quant ...</code>.</p>")
+    parts.append(
+        f'<p class="note">Files: {present} (and <code>summary_*.md</code>), written by '
+        "<code>python cli.py quant ...</code>.</p>"
+    )
     parts.append(_figures(res, "quant"))
     return "".join(parts)
 
@@ -271,14 +330,16 @@ def _diff_section(res: Results) -> str:
         f"({a.get('fairness_n_kept', '?')} / {a.get('fairness_n_total', '?')}). CKA on "
         f"<code>{_e(str(a.get('pooling', '?')))}</code>-pooled residual streams; KL = {_e(str(a.get('kl', '')))}; "
         f"{_e(str(a.get('alpha', '')))}. CIs: {float(a.get('ci_level', 0.95)):.0%} percentile bootstrap over prompts "
-        f"({a.get('n_boot', '?')} resamples).</p>"]
+        f"({a.get('n_boot', '?')} resamples).</p>"
+    ]
     if a.get("patching_skipped"):
         parts.append(f'<p class="note">Patching skipped: {_e(str(a["patching_skipped"]))} (CKA only).</p>')
     if "control_kl" in ds:
         parts.append(
             f"<h3>Mapped patching and controls</h3><p>Validation prompts ({a.get('n_val_prompts', '?')}; maps fit on "
             f"{a.get('n_train_prompts', '?')} training prompts with <code>{_e(str(a.get('patch_map', '?')))}</code>), "
-            "alpha = 1. KL reduction = 1 − mean KL(condition) / mean KL(raw patch).</p>")
+            "alpha = 1. KL reduction = 1 − mean KL(condition) / mean KL(raw patch).</p>"
+        )
         rows = []
         for site in ds["site"].values:
             for pl in ds["patch_layer"].values:
@@ -286,11 +347,30 @@ def _diff_section(res: Results) -> str:
                     sel = dict(site=site, patch_layer=pl, condition=c)
                     kl, kci = ds["control_kl"].sel(**sel), ds["control_kl_ci"].sel(**sel)
                     red, rci = ds["kl_reduction"].sel(**sel), ds["kl_reduction_ci"].sel(**sel)
-                    rows.append((_e(str(site)), f"{int(pl)}", _e(str(c).replace("_", " ")),
-                                 _ci_cell(kl, kci.sel(ci="lo"), kci.sel(ci="hi"), 3, sig=True),
-                                 _ci_cell(red, rci.sel(ci="lo"), rci.sel(ci="hi"), 3)))
-        parts.append(_table(pd.DataFrame(rows, columns=["site", "patch layer", "condition", "KL, nats [95% CI]",
-                                                        "KL reduction vs raw [95% CI]"]), "diff-controls"))
+                    rows.append(
+                        (
+                            _e(str(site)),
+                            f"{int(pl)}",
+                            _e(str(c).replace("_", " ")),
+                            _ci_cell(kl, kci.sel(ci="lo"), kci.sel(ci="hi"), 3, sig=True),
+                            _ci_cell(red, rci.sel(ci="lo"), rci.sel(ci="hi"), 3),
+                        )
+                    )
+        parts.append(
+            _table(
+                pd.DataFrame(
+                    rows,
+                    columns=[
+                        "site",
+                        "patch layer",
+                        "condition",
+                        "KL, nats [95% CI]",
+                        "KL reduction vs raw [95% CI]",
+                    ],
+                ),
+                "diff-controls",
+            )
+        )
     parts.append(_figures(res, "diff"))
     return "".join(parts)
 
@@ -384,8 +464,10 @@ def build_report(results_dir: str | Path, out_html: str | Path, title: str | Non
     has_align, has_diff = res.has("alignment.nc"), res.has("diff.nc")
     has_quant = any(res.has(f) for f in QUANT_FILES)
     if not (has_align or has_quant or has_diff):
-        raise StorageError(f"{res.path} has no alignment.nc, quantization results ({', '.join(QUANT_FILES)}) or "
-                           "diff.nc; the report needs analysis results")
+        raise StorageError(
+            f"{res.path} has no alignment.nc, quantization results ({', '.join(QUANT_FILES)}) or "
+            "diff.nc; the report needs analysis results"
+        )
     if has_align:
         default = res.attrs.get("model_id", "results")
     elif has_quant:
@@ -403,12 +485,16 @@ def build_report(results_dir: str | Path, out_html: str | Path, title: str | Non
     if other:
         sections.append(("figures", "Figures", other))
     nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
-    body = "".join(f'<section id="{sid}"><h2>{_e(name)}</h2>{content}</section>' for sid, name, content in sections)
+    body = "".join(
+        f'<section id="{sid}"><h2>{_e(name)}</h2>{content}</section>' for sid, name, content in sections
+    )
     script = f"<script>{_JS}</script>" if has_align else ""
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{_e(title)}</h1><nav>{nav}</nav>{body}{script}</body></html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1><nav>{nav}</nav>{body}{script}</body></html>\n"
+    )
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

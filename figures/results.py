@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis.compat import decode_attr
-from errors import StorageError
+from polylens.analysis.compat import decode_attr
+from polylens.errors import StorageError
 
 __all__ = ["Results", "decode_attr"]
 
@@ -125,7 +125,7 @@ class Results:
         if s:
             return s
         try:
-            from probes.languages import LANGUAGES  # noqa: PLC0415
+            from polylens.probes.languages import LANGUAGES  # noqa: PLC0415
         except Exception:  # noqa: BLE001
             return None
         return LANGUAGES[lang].script if lang in LANGUAGES else None

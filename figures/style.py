@@ -7,44 +7,88 @@ PNG nor SVG metadata carries a date or a library version (same results -> byte-i
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures never need a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["OKABE_ITO", "VARIANT_COLORS", "RC", "style", "variant_style", "lang_name", "lang_label",
-           "script_name", "INDIC_SCRIPTS", "save", "to_png_bytes", "GREY", "NULL_COLOR", "CMAP",
-           "RESOURCE_COLORS", "RESOURCE_MARKERS", "RESOURCE_ORDER", "MATRIX_STYLES", "DIRECTION_COLORS",
-           "KIND_COLORS", "CONDITION_COLORS", "matrix_style"]
+__all__ = [
+    "OKABE_ITO",
+    "VARIANT_COLORS",
+    "RC",
+    "style",
+    "variant_style",
+    "lang_name",
+    "lang_label",
+    "script_name",
+    "INDIC_SCRIPTS",
+    "save",
+    "to_png_bytes",
+    "GREY",
+    "NULL_COLOR",
+    "CMAP",
+    "RESOURCE_COLORS",
+    "RESOURCE_MARKERS",
+    "RESOURCE_ORDER",
+    "MATRIX_STYLES",
+    "DIRECTION_COLORS",
+    "KIND_COLORS",
+    "CONDITION_COLORS",
+    "matrix_style",
+]
 
 #: Okabe & Ito (2008) colour-blind-safe palette
 OKABE_ITO = {
-    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
 }
 #: fixed colours for the Tiny Aya family; any other variant (quantized, diffed...) takes the rest in order
-VARIANT_COLORS = {"base": OKABE_ITO["black"], "global": OKABE_ITO["blue"], "fire": OKABE_ITO["vermillion"],
-                  "earth": OKABE_ITO["bluish_green"], "water": OKABE_ITO["sky_blue"]}
-_EXTRA = [OKABE_ITO[k] for k in ("orange", "reddish_purple", "blue", "sky_blue", "bluish_green", "vermillion", "yellow")]
+VARIANT_COLORS = {
+    "base": OKABE_ITO["black"],
+    "global": OKABE_ITO["blue"],
+    "fire": OKABE_ITO["vermillion"],
+    "earth": OKABE_ITO["bluish_green"],
+    "water": OKABE_ITO["sky_blue"],
+}
+_EXTRA = [
+    OKABE_ITO[k]
+    for k in ("orange", "reddish_purple", "blue", "sky_blue", "bluish_green", "vermillion", "yellow")
+]
 _DASHES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
 #: resource level (probes.LANGUAGES / the ``resource`` coordinate) -> colour and marker
 RESOURCE_COLORS = {"high": OKABE_ITO["blue"], "medium": OKABE_ITO["orange"], "low": OKABE_ITO["vermillion"]}
 RESOURCE_MARKERS = {"high": "o", "medium": "s", "low": "D"}
 RESOURCE_ORDER = ("high", "medium", "low")
 #: decoder linear matrices: attention solid, MLP dashed
-MATRIX_STYLES = {"q_proj": (OKABE_ITO["blue"], "-"), "k_proj": (OKABE_ITO["sky_blue"], "-"),
-                 "v_proj": (OKABE_ITO["bluish_green"], "-"), "o_proj": (OKABE_ITO["black"], "-"),
-                 "gate_proj": (OKABE_ITO["orange"], "--"), "up_proj": (OKABE_ITO["reddish_purple"], "--"),
-                 "down_proj": (OKABE_ITO["vermillion"], "--")}
+MATRIX_STYLES = {
+    "q_proj": (OKABE_ITO["blue"], "-"),
+    "k_proj": (OKABE_ITO["sky_blue"], "-"),
+    "v_proj": (OKABE_ITO["bluish_green"], "-"),
+    "o_proj": (OKABE_ITO["black"], "-"),
+    "gate_proj": (OKABE_ITO["orange"], "--"),
+    "up_proj": (OKABE_ITO["reddish_purple"], "--"),
+    "down_proj": (OKABE_ITO["vermillion"], "--"),
+}
 #: model diffing: patching direction, CKA kind, control condition
 DIRECTION_COLORS = {"a_to_b": OKABE_ITO["blue"], "b_to_a": OKABE_ITO["vermillion"]}
 KIND_COLORS = {"linear": OKABE_ITO["blue"], "debiased": OKABE_ITO["orange"]}
-CONDITION_COLORS = {"raw": OKABE_ITO["black"], "mapped": OKABE_ITO["blue"], "mismatched_layer": OKABE_ITO["orange"],
-                    "shuffled_pairs": OKABE_ITO["reddish_purple"], "ablate": "#8c8c8c"}
+CONDITION_COLORS = {
+    "raw": OKABE_ITO["black"],
+    "mapped": OKABE_ITO["blue"],
+    "mismatched_layer": OKABE_ITO["orange"],
+    "shuffled_pairs": OKABE_ITO["reddish_purple"],
+    "ablate": "#8c8c8c",
+}
 GREY = "#8c8c8c"
 NULL_COLOR = "#bdbdbd"
 #: sequential colour map for layers (perceptually uniform, colour-blind safe)
@@ -52,11 +96,29 @@ CMAP = "cividis"
 
 #: scripts of the Indian subcontinent (ISO 15924) for the seed study's "Indic language" panel
 INDIC_SCRIPTS = ("Deva", "Beng", "Taml", "Telu", "Knda", "Mlym", "Gujr", "Guru", "Orya", "Sinh")
-_SCRIPT_NAMES = {"Latn": "Latin", "Deva": "Devanagari", "Beng": "Bengali", "Taml": "Tamil", "Telu": "Telugu",
-                 "Ethi": "Ethiopic", "Arab": "Arabic", "Cyrl": "Cyrillic", "Hans": "Han (simplified)",
-                 "Hant": "Han (traditional)", "Jpan": "Japanese", "Kore": "Korean", "Hebr": "Hebrew",
-                 "Grek": "Greek", "Thai": "Thai", "Knda": "Kannada", "Mlym": "Malayalam", "Gujr": "Gujarati",
-                 "Guru": "Gurmukhi", "Orya": "Odia", "Sinh": "Sinhala"}
+_SCRIPT_NAMES = {
+    "Latn": "Latin",
+    "Deva": "Devanagari",
+    "Beng": "Bengali",
+    "Taml": "Tamil",
+    "Telu": "Telugu",
+    "Ethi": "Ethiopic",
+    "Arab": "Arabic",
+    "Cyrl": "Cyrillic",
+    "Hans": "Han (simplified)",
+    "Hant": "Han (traditional)",
+    "Jpan": "Japanese",
+    "Kore": "Korean",
+    "Hebr": "Hebrew",
+    "Grek": "Greek",
+    "Thai": "Thai",
+    "Knda": "Kannada",
+    "Mlym": "Malayalam",
+    "Gujr": "Gujarati",
+    "Guru": "Gurmukhi",
+    "Orya": "Odia",
+    "Sinh": "Sinhala",
+}
 
 RC = {
     "font.family": "DejaVu Sans",
@@ -115,7 +177,7 @@ def matrix_style(kind: str, kinds: Sequence[str]) -> dict:
 def lang_name(code: str) -> str:
     """English name from ``probes.LANGUAGES`` (Latin glyphs only, so every font renders it)."""
     try:
-        from probes.languages import LANGUAGES  # noqa: PLC0415
+        from polylens.probes.languages import LANGUAGES  # noqa: PLC0415
     except Exception:  # noqa: BLE001 - labels must never break a figure
         return code
     lang = LANGUAGES.get(code)

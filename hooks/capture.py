@@ -16,7 +16,7 @@ import torch
 from einops import einsum
 from jaxtyping import Bool, Float, Int
 
-from hooks.models import HookedModel
+from polylens.hooks.models import HookedModel
 
 POOLINGS = ("mean", "last")
 SITES = ("resid", "attn_out", "mlp_out")
@@ -32,8 +32,8 @@ class PooledBatch:
     """Pooled activations of one batch of texts, on the layer axis of the conventions."""
 
     acts: dict[str, Float[np.ndarray, "batch point d"]]  # site -> values (float32)
-    n_content: Int[np.ndarray, "batch"]  # content tokens pooled per text
-    n_tokens: Int[np.ndarray, "batch"]  # all non-pad tokens (incl. BOS)
+    n_content: Int[np.ndarray, batch]  # content tokens pooled per text
+    n_tokens: Int[np.ndarray, batch]  # all non-pad tokens (incl. BOS)
 
 
 def hook_name(site: str, point: int) -> str | None:
@@ -51,9 +51,12 @@ def _is_filler(piece: str) -> bool:
     return all(unicodedata.category(c)[0] in "PZ" or c.isspace() for c in stripped)
 
 
-def content_mask(input_ids: Int[torch.Tensor, "batch pos"],
-                 attention_mask: Int[torch.Tensor, "batch pos"], tokenizer,
-                 strip_trailing_punct: bool = True) -> Bool[torch.Tensor, "batch pos"]:
+def content_mask(
+    input_ids: Int[torch.Tensor, "batch pos"],
+    attention_mask: Int[torch.Tensor, "batch pos"],
+    tokenizer,
+    strip_trailing_punct: bool = True,
+) -> Bool[torch.Tensor, "batch pos"]:
     """Tokens that carry content: not pad/BOS/EOS/special, and not trailing punctuation.
 
     If stripping would leave a text with no content token, its last real token is kept.
@@ -85,8 +88,9 @@ def _filler_ids(tokenizer, input_ids: torch.Tensor) -> torch.Tensor:
     return torch.tensor(sorted(filler) or [-1], device=input_ids.device)
 
 
-def _pool(x: Float[torch.Tensor, "batch pos d"], mask: Bool[torch.Tensor, "batch pos"],
-          pooling: str) -> Float[torch.Tensor, "batch d"]:
+def _pool(
+    x: Float[torch.Tensor, "batch pos d"], mask: Bool[torch.Tensor, "batch pos"], pooling: str
+) -> Float[torch.Tensor, "batch d"]:
     if pooling == "mean":
         weights = mask.to(x.dtype) / mask.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)
         return einsum(x, weights, "batch pos d, batch pos -> batch d")
@@ -95,9 +99,15 @@ def _pool(x: Float[torch.Tensor, "batch pos d"], mask: Bool[torch.Tensor, "batch
 
 
 @torch.inference_mode()
-def pool_batch(model: HookedModel, texts: list[str], pooling: str = "mean",
-               sites: tuple[str, ...] = ("resid",), points: list[int] | None = None,
-               padding_side: str = "right", strip_trailing_punct: bool = True) -> PooledBatch:
+def pool_batch(
+    model: HookedModel,
+    texts: list[str],
+    pooling: str = "mean",
+    sites: tuple[str, ...] = ("resid",),
+    points: list[int] | None = None,
+    padding_side: str = "right",
+    strip_trailing_punct: bool = True,
+) -> PooledBatch:
     """Run one batch and return activations pooled over content tokens at every point.
 
     ``points`` are layer-axis indices (default all 0..L). The forward pass stops right
@@ -127,15 +137,18 @@ def pool_batch(model: HookedModel, texts: list[str], pooling: str = "mean",
         model.bridge.run_with_hooks(ids, fwd_hooks=hooks, return_type=None, **kwargs)
     except _StopForward:
         pass
-    return PooledBatch({s: v.numpy() for s, v in out.items()},
-                       mask.sum(-1).cpu().numpy().astype(np.int32),
-                       attn.sum(-1).cpu().numpy().astype(np.int32))
+    return PooledBatch(
+        {s: v.numpy() for s, v in out.items()},
+        mask.sum(-1).cpu().numpy().astype(np.int32),
+        attn.sum(-1).cpu().numpy().astype(np.int32),
+    )
 
 
 def _make_hook(store: torch.Tensor, point: int, mask: torch.Tensor, pooling: str):
     def hook(activation: torch.Tensor, hook=None):
         store[:, point] = _pool(activation.float(), mask, pooling).cpu()
         return activation
+
     return hook
 
 
@@ -143,4 +156,5 @@ def _stopping(fn):
     def hook(activation: torch.Tensor, hook=None):
         fn(activation, hook)
         raise _StopForward
+
     return hook

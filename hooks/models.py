@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from errors import IncompatibleVariantsError, ModelUnavailableError
-from hooks.registry import ModelSpec, resolve
+from polylens.errors import IncompatibleVariantsError, ModelUnavailableError
+from polylens.hooks.registry import ModelSpec, resolve
 
 PROCESSING_MODES = ("raw", "compat")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -64,7 +63,7 @@ def materialize(spec: ModelSpec) -> Path:
         if spec.source == "embedded":
             _dequantize_embedded_gemma(build, Path(tmp))
         else:
-            from hooks.tiny import build_tiny_model
+            from polylens.hooks.tiny import build_tiny_model
 
             build_tiny_model(spec.location, build, seed=spec.seed, perturb=spec.perturb)
         os.replace(build, target)  # atomic: a half-written folder is never seen as cached
@@ -77,8 +76,7 @@ def _dequantize_embedded_gemma(out: Path, scratch: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = assemble(scratch / MODEL_NAME)  # raises if the sha256 does not match
-    quantized = AutoModelForCausalLM.from_pretrained(str(scratch), gguf_file=MODEL_NAME,
-                                                     dtype=torch.float32)
+    quantized = AutoModelForCausalLM.from_pretrained(str(scratch), gguf_file=MODEL_NAME, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(scratch), gguf_file=MODEL_NAME)
     config = quantized.config
     if hasattr(config, "quantization_config"):
@@ -88,10 +86,16 @@ def _dequantize_embedded_gemma(out: Path, scratch: Path) -> None:
     plain.load_state_dict(quantized.state_dict(), strict=True)
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "polylens_source.json").write_text(json.dumps(
-        {"gguf_file": MODEL_NAME, "gguf_sha256": EXPECTED_SHA256,
-         "note": "Q4_K_M-dequantized weights: close to, not equal to, Google's bf16 checkpoint"},
-        indent=1))
+    (out / "polylens_source.json").write_text(
+        json.dumps(
+            {
+                "gguf_file": MODEL_NAME,
+                "gguf_sha256": EXPECTED_SHA256,
+                "note": "Q4_K_M-dequantized weights: close to, not equal to, Google's bf16 checkpoint",
+            },
+            indent=1,
+        )
+    )
     gguf.unlink()
 
 
@@ -157,15 +161,22 @@ class HookedModel:
         """Method metadata stored with every dataset produced from this model."""
         from importlib.metadata import version
 
-        return {"model_id": self.spec.location if self.spec.source == "hub" else self.spec.name,
-                "model_source": self.spec.source, "family": self.spec.family,
-                "variant": self.spec.variant, "weights_sha256": self.weights_sha256,
-                "processing_mode": self.processing_mode, "dtype": self.dtype,
-                "device": self.device, "n_layers": str(self.n_layers),
-                "d_model": str(self.d_model),
-                "transformer_lens_version": version("transformer-lens"),
-                "transformers_version": version("transformers"),
-                "torch_version": torch.__version__, **self.extra}
+        return {
+            "model_id": self.spec.location if self.spec.source == "hub" else self.spec.name,
+            "model_source": self.spec.source,
+            "family": self.spec.family,
+            "variant": self.spec.variant,
+            "weights_sha256": self.weights_sha256,
+            "processing_mode": self.processing_mode,
+            "dtype": self.dtype,
+            "device": self.device,
+            "n_layers": str(self.n_layers),
+            "d_model": str(self.d_model),
+            "transformer_lens_version": version("transformer-lens"),
+            "transformers_version": version("transformers"),
+            "torch_version": torch.__version__,
+            **self.extra,
+        }
 
 
 def quiet_transformers() -> None:
@@ -176,8 +187,9 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_model(name: str, device: str | None = None, dtype: str = "float32",
-               processing: str = "raw") -> HookedModel:
+def load_model(
+    name: str, device: str | None = None, dtype: str = "float32", processing: str = "raw"
+) -> HookedModel:
     """Boot ``name`` (registry name, local folder or hub id) as a TransformerLens bridge.
 
     ``processing``: ``raw`` keeps the bridge's unprocessed weights (residual values equal
@@ -194,16 +206,22 @@ def load_model(name: str, device: str | None = None, dtype: str = "float32",
     hf_model, tokenizer, folder = _load_hf(spec.unquantized(), DTYPES[dtype])
     extra = {}
     if spec.quant:  # simulated quantization: on the HF weights, before the bridge boots
-        from hooks.quantize import parse_quant, quantize_model
+        from polylens.hooks.quantize import parse_quant, quantize_model
 
         cfg = parse_quant(spec.quant)
-        extra = {"quant": cfg.to_json(), **{f"quant_{k}": str(v) for k, v in
-                                            quantize_model(hf_model, cfg).items() if k != "quant"}}
+        extra = {
+            "quant": cfg.to_json(),
+            **{f"quant_{k}": str(v) for k, v in quantize_model(hf_model, cfg).items() if k != "quant"},
+        }
     from transformer_lens.model_bridge import TransformerBridge
 
-    bridge = TransformerBridge.boot_transformers(str(folder or spec.location), hf_model=hf_model,
-                                                 tokenizer=tokenizer, device=device,
-                                                 dtype=DTYPES[dtype])
+    bridge = TransformerBridge.boot_transformers(
+        str(folder or spec.location),
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=DTYPES[dtype],
+    )
     if processing == "compat":
         bridge.enable_compatibility_mode(disable_warnings=True)
     bridge.eval()
@@ -211,8 +229,9 @@ def load_model(name: str, device: str | None = None, dtype: str = "float32",
     if spec.quant:  # the variant's identity: base weights + quantization config
         extra["base_weights_sha256"] = sha
         sha = hashlib.sha256(f"{sha}\n{extra['quant']}".encode()).hexdigest()
-    return HookedModel(spec, bridge, tokenizer, sha, processing, device, dtype,
-                       str(folder) if folder else None, extra)
+    return HookedModel(
+        spec, bridge, tokenizer, sha, processing, device, dtype, str(folder) if folder else None, extra
+    )
 
 
 def _load_hf(spec: ModelSpec, dtype: torch.dtype):
@@ -225,8 +244,7 @@ def _load_hf(spec: ModelSpec, dtype: torch.dtype):
         return model, AutoTokenizer.from_pretrained(folder), folder
     local_only = _hub_unreachable()
     try:
-        model = AutoModelForCausalLM.from_pretrained(spec.location, dtype=dtype,
-                                                     local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(spec.location, dtype=dtype, local_files_only=local_only)
         tokenizer = AutoTokenizer.from_pretrained(spec.location, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_hub_help(spec, exc)) from exc
@@ -248,11 +266,16 @@ def _hub_unreachable() -> bool:
 
 def _hub_help(spec: ModelSpec, exc: Exception) -> str:
     gated = "gated" in str(exc).lower() or "401" in str(exc) or "403" in str(exc)
-    why = ("the repository is gated" if gated else
-           "it is not in the local Hugging Face cache and the hub cannot be reached")
-    return (f"cannot load {spec.name} ({spec.location}): {why}. It needs network access to "
-            "huggingface.co, a token (`hf auth login` or HF_TOKEN) and, for gated models such as "
-            "Tiny Aya, the licence accepted on the model page; or pass a local folder instead")
+    why = (
+        "the repository is gated"
+        if gated
+        else "it is not in the local Hugging Face cache and the hub cannot be reached"
+    )
+    return (
+        f"cannot load {spec.name} ({spec.location}): {why}. It needs network access to "
+        "huggingface.co, a token (`hf auth login` or HF_TOKEN) and, for gated models such as "
+        "Tiny Aya, the licence accepted on the model page; or pass a local folder instead"
+    )
 
 
 def _hub_snapshot(repo_id: str) -> Path | None:
@@ -279,14 +302,16 @@ def check_comparable(models: list[HookedModel]) -> None:
         if tokenizer_fingerprint(other.tokenizer) != tokenizer_fingerprint(first.tokenizer):
             problems.append("different tokenizers")
         if (other.n_layers, other.d_model) != (first.n_layers, first.d_model):
-            problems.append(f"shapes {first.n_layers}x{first.d_model} vs "
-                            f"{other.n_layers}x{other.d_model} (layers x d_model)")
+            problems.append(
+                f"shapes {first.n_layers}x{first.d_model} vs "
+                f"{other.n_layers}x{other.d_model} (layers x d_model)"
+            )
         if other.processing_mode != first.processing_mode:
             problems.append("different processing modes")
         if problems:
             raise IncompatibleVariantsError(
-                f"{first.spec.name} and {other.spec.name} are not comparable variants: "
-                + "; ".join(problems))
+                f"{first.spec.name} and {other.spec.name} are not comparable variants: " + "; ".join(problems)
+            )
 
 
 def cached_size(spec: ModelSpec) -> int | None:
@@ -297,4 +322,3 @@ def cached_size(spec: ModelSpec) -> int | None:
     if folder is None:
         return None
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-

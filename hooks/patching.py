@@ -18,14 +18,14 @@ anything else raises :class:`errors.IncompatibleVariantsError`. This module neve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from errors import IncompatibleVariantsError
-from hooks.models import HookedModel, check_comparable
+from polylens.errors import IncompatibleVariantsError
+from polylens.hooks.models import HookedModel, check_comparable
 
 SITES = ("resid_post", "attn_out", "mlp_out")
 POSITION_MODES = ("last", "all")
@@ -33,7 +33,7 @@ POSITION_MODES = ("last", "all")
 
 def hook_name(site: str, layer: int) -> str:
     """The bridge hook for ``site`` at ``layer`` (layer axis convention in the module doc)."""
-    from hooks.capture import hook_name as engine_hook
+    from polylens.hooks.capture import hook_name as engine_hook
 
     if site not in SITES:
         raise ValueError(f"site must be one of {SITES}, not {site!r}")
@@ -51,14 +51,15 @@ def site_layers(site: str, n_layers: int) -> list[int]:
 def content_mask(tokenizer, ids: Sequence[int], skip_trailing_punct: bool = True) -> np.ndarray:
     """Bool[T]: content tokens of one prompt, exactly as the capture engine defines them
     (``hooks.capture.content_mask``: no BOS/EOS/pad/special, no trailing punctuation)."""
-    from hooks.capture import content_mask as engine_mask
+    from polylens.hooks.capture import content_mask as engine_mask
 
     t = torch.tensor([list(ids)], dtype=torch.long)
     return engine_mask(t, torch.ones_like(t), tokenizer, skip_trailing_punct)[0].numpy()
 
 
-def content_positions(tokenizer, ids: Sequence[int], k: int = 1,
-                      skip_trailing_punct: bool = True) -> list[int]:
+def content_positions(
+    tokenizer, ids: Sequence[int], k: int = 1, skip_trailing_punct: bool = True
+) -> list[int]:
     """``k`` content positions of one prompt, always ending with the last content token.
 
     ``k > 1`` spreads the positions evenly over the content tokens (fewer if the prompt is
@@ -86,12 +87,16 @@ class Batch:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def subset(self, rows: Sequence[int]) -> "Batch":
+    def subset(self, rows: Sequence[int]) -> Batch:
         rows = list(rows)
         T = max(self.last[r] for r in rows) + 1  # nothing after the last content token matters
-        return Batch(self.ids[rows, :T], [self.lengths[r] for r in rows],
-                     [self.content[r] for r in rows], [self.last[r] for r in rows],
-                     [self.positions[r] for r in rows])
+        return Batch(
+            self.ids[rows, :T],
+            [self.lengths[r] for r in rows],
+            [self.content[r] for r in rows],
+            [self.last[r] for r in rows],
+            [self.positions[r] for r in rows],
+        )
 
     def patch_positions(self, mode: str = "last") -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) Int[M] of the positions patched: last content token, or all content."""
@@ -109,8 +114,13 @@ class Batch:
         return rows, np.concatenate([np.asarray(p) for p in self.positions])
 
 
-def encode(model: HookedModel, texts: Sequence[str], k: int = 1,
-           skip_trailing_punct: bool = True, max_tokens: int = 128) -> Batch:
+def encode(
+    model: HookedModel,
+    texts: Sequence[str],
+    k: int = 1,
+    skip_trailing_punct: bool = True,
+    max_tokens: int = 128,
+) -> Batch:
     """Tokenize ``texts`` with the model's tokenizer (BOS added as the tokenizer does)."""
     tok = model.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
@@ -118,7 +128,7 @@ def encode(model: HookedModel, texts: Sequence[str], k: int = 1,
     T = max(len(r) for r in rows)
     ids = torch.full((len(rows), T), pad, dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
+        ids[i, : len(r)] = torch.tensor(r)
     content = [content_mask(tok, r, skip_trailing_punct) for r in rows]
     last = [int(np.flatnonzero(c)[-1]) for c in content]
     positions = [content_positions(tok, r, k, skip_trailing_punct) for r in rows]
@@ -131,8 +141,9 @@ def _chunks(n: int, size: int):
 
 
 @torch.inference_mode()
-def capture(model: HookedModel, batch: Batch, site: str, layers: Sequence[int],
-            pool: str = "last", chunk: int = 16) -> np.ndarray:
+def capture(
+    model: HookedModel, batch: Batch, site: str, layers: Sequence[int], pool: str = "last", chunk: int = 16
+) -> np.ndarray:
     """Float32[layer, n, d] (``pool`` = ``last`` | ``mean`` over content tokens) or, for
     ``pool="positions"``, Float32[layer, M, d] at ``batch.train_positions()`` (row order)."""
     names = [hook_name(site, l) for l in layers]
@@ -146,7 +157,7 @@ def capture(model: HookedModel, batch: Batch, site: str, layers: Sequence[int],
         elif pool == "mean":
             m = torch.zeros(len(rows), acts.shape[2])
             for i, c in enumerate(sub.content):
-                m[i, :len(c)] = torch.from_numpy(c.astype(np.float32))[:acts.shape[2]]
+                m[i, : len(c)] = torch.from_numpy(c.astype(np.float32))[: acts.shape[2]]
             out.append(torch.einsum("lbtd,bt->lbd", acts, m / m.sum(1, keepdim=True)))
         elif pool == "positions":
             r, c = sub.train_positions()
@@ -158,8 +169,9 @@ def capture(model: HookedModel, batch: Batch, site: str, layers: Sequence[int],
 
 
 @torch.inference_mode()
-def next_token_logprobs(model: HookedModel, batch: Batch, chunk: int = 16,
-                        fwd_hooks: Callable[[list[int]], list] | None = None) -> torch.Tensor:
+def next_token_logprobs(
+    model: HookedModel, batch: Batch, chunk: int = 16, fwd_hooks: Callable[[list[int]], list] | None = None
+) -> torch.Tensor:
     """Float32[n, vocab] next-token log-probabilities at each prompt's last content token.
 
     ``fwd_hooks(rows)`` may return bridge forward hooks for the chunk of prompt indices ``rows``.
@@ -173,7 +185,7 @@ def next_token_logprobs(model: HookedModel, batch: Batch, chunk: int = 16,
     return torch.cat(out)
 
 
-def _only_last_hook(sub: "Batch"):
+def _only_last_hook(sub: Batch):
     """Keep only each prompt's last content position after the final norm: the unembedding
     (~60% of a Gemma forward at 262k vocabulary) then runs on one position per prompt."""
     last = torch.tensor(sub.last)
@@ -184,7 +196,7 @@ def _only_last_hook(sub: "Batch"):
     return ("ln_final.hook_out", hook)
 
 
-def _run_storing(model: HookedModel, sub: "Batch", names: Sequence[str]) -> dict[str, torch.Tensor]:
+def _run_storing(model: HookedModel, sub: Batch, names: Sequence[str]) -> dict[str, torch.Tensor]:
     """One forward pass that keeps the activations at ``names`` (unembedding on one position)."""
     store: dict[str, torch.Tensor] = {}
 
@@ -192,6 +204,7 @@ def _run_storing(model: HookedModel, sub: "Batch", names: Sequence[str]) -> dict
         def keep(act, hook):
             store[name] = act.detach()
             return act
+
         return keep
 
     hooks = [(n, keeper(n)) for n in dict.fromkeys(names)] + [_only_last_hook(sub)]
@@ -233,8 +246,9 @@ class Patcher:
     KL(target_patched || target) per prompt at the last content token.
     """
 
-    def __init__(self, source: HookedModel, target: HookedModel, batch: Batch,
-                 positions: str = "last", chunk: int = 16):
+    def __init__(
+        self, source: HookedModel, target: HookedModel, batch: Batch, positions: str = "last", chunk: int = 16
+    ):
         require_same_architecture(source, target)
         self.source, self.target, self.batch, self.chunk = source, target, batch, chunk
         self.rows, self.cols = batch.patch_positions(positions)
@@ -259,16 +273,22 @@ class Patcher:
         patched = next_token_logprobs(self.target, self.batch, self.chunk, hooks)
         return kl_divergence(patched, self.clean)
 
-    def kl_by_layer(self, site: str = "resid_post",
-                    layers: Sequence[int] | None = None) -> np.ndarray:
+    def kl_by_layer(self, site: str = "resid_post", layers: Sequence[int] | None = None) -> np.ndarray:
         """Float[layer, n]: raw cross-model patch KL at each layer."""
         layers = site_layers(site, self.target.n_layers) if layers is None else layers
         return np.stack([self.kl(site, l, self.values(site, l)) for l in layers])
 
 
 @torch.inference_mode()
-def capture_at(model: HookedModel, batch: Batch, site: str, layers: Sequence[int],
-               rows: np.ndarray, cols: np.ndarray, chunk: int = 16) -> np.ndarray:
+def capture_at(
+    model: HookedModel,
+    batch: Batch,
+    site: str,
+    layers: Sequence[int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    chunk: int = 16,
+) -> np.ndarray:
     """Float32[layer, M, d]: ``model``'s ``site`` activations at each (row, col), one pass."""
     names = [hook_name(site, l) for l in layers]
     out = np.zeros((len(names), len(rows), model.d_model), dtype=np.float32)
@@ -289,14 +309,18 @@ def require_same_architecture(a: HookedModel, b: HookedModel) -> None:
     try:
         check_comparable([a, b])
     except IncompatibleVariantsError as exc:
-        raise IncompatibleVariantsError(f"cross-model patching needs same-architecture "
-                                        f"variants: {exc}") from exc
+        raise IncompatibleVariantsError(
+            f"cross-model patching needs same-architecture variants: {exc}"
+        ) from exc
     arch_a = getattr(a.bridge.cfg, "architecture", None)
     arch_b = getattr(b.bridge.cfg, "architecture", None)
     if arch_a != arch_b:
-        raise IncompatibleVariantsError(f"{a.spec.name} ({arch_a}) and {b.spec.name} ({arch_b}) "
-                                        "are different architectures; cross-model patching "
-                                        "needs variants of one architecture")
+        raise IncompatibleVariantsError(
+            f"{a.spec.name} ({arch_a}) and {b.spec.name} ({arch_b}) "
+            "are different architectures; cross-model patching "
+            "needs variants of one architecture"
+        )
     if a.bridge.cfg.d_vocab != b.bridge.cfg.d_vocab:
-        raise IncompatibleVariantsError(f"{a.spec.name} and {b.spec.name} have different "
-                                        "vocabulary sizes; next-token KL is undefined")
+        raise IncompatibleVariantsError(
+            f"{a.spec.name} and {b.spec.name} have different vocabulary sizes; next-token KL is undefined"
+        )

@@ -22,16 +22,17 @@ import numpy as np
 import torch
 import xarray as xr
 
-from analysis.quantization import weight_stats
-from hooks.capture import content_mask
-from hooks.models import HookedModel
-from hooks.quantize import LINEAR_KINDS, linear_weights
+from polylens.analysis.quantization import weight_stats
+from polylens.hooks.capture import content_mask
+from polylens.hooks.models import HookedModel
+from polylens.hooks.quantize import LINEAR_KINDS, linear_weights
 
 OUTLIER_THRESHOLD = 6.0  # LLM.int8 (Dettmers et al. 2022)
 # activation sites = inputs of the quantized matmuls (q/k/v share one, gate/up share one)
 SITES = {"attn_in": "q_proj", "o_in": "o_proj", "mlp_in": "gate_proj", "down_in": "down_proj"}
-_MODULE = re.compile(r"(?:^|\.)layers\.(\d+)\..*?(" + "|".join(LINEAR_KINDS)
-                     + r")(?:\._original_component)?$")
+_MODULE = re.compile(
+    r"(?:^|\.)layers\.(\d+)\..*?(" + "|".join(LINEAR_KINDS) + r")(?:\._original_component)?$"
+)
 
 
 def linear_modules(model: torch.nn.Module, kind: str) -> dict[int, torch.nn.Linear]:
@@ -51,9 +52,15 @@ def weight_report(model: HookedModel) -> xr.Dataset:
     layers = sorted({m[0] for m in mats})
     rows = {(layer, kind): weight_stats(p.data) for layer, kind, _, p in mats}
     keys = next(iter(rows.values())).keys()
-    data = {k: (("layer", "matrix"), np.array([[rows.get((l, kd), {}).get(k, np.nan)
-                                                for kd in LINEAR_KINDS] for l in layers],
-                                              dtype=float)) for k in keys}
+    data = {
+        k: (
+            ("layer", "matrix"),
+            np.array(
+                [[rows.get((l, kd), {}).get(k, np.nan) for kd in LINEAR_KINDS] for l in layers], dtype=float
+            ),
+        )
+        for k in keys
+    }
     ds = xr.Dataset(data, coords={"layer": layers, "matrix": list(LINEAR_KINDS)})
     ds.attrs.update(model.provenance())
     ds.attrs["layer_convention"] = "layer = decoder block index (0-based)"
@@ -73,10 +80,12 @@ def super_weights(model: HookedModel, text: str = "The capital of France is Pari
     hf = model.bridge.original_model
     mods = linear_modules(hf, "down_proj")
     seen: dict[int, tuple] = {}
-    hooks = [mod.register_forward_hook(
-        lambda m, i, o, layer=layer: seen.__setitem__(layer, (i[0][0].abs().amax(0),
-                                                              o[0].abs().amax(0))))
-        for layer, mod in mods.items()]
+    hooks = [
+        mod.register_forward_hook(
+            lambda m, i, o, layer=layer: seen.__setitem__(layer, (i[0][0].abs().amax(0), o[0].abs().amax(0)))
+        )
+        for layer, mod in mods.items()
+    ]
     try:
         ids = model.tokenizer(text, return_tensors="pt").input_ids.to(model.device)
         model.bridge(ids)
@@ -90,8 +99,9 @@ def super_weights(model: HookedModel, text: str = "The capital of France is Pari
         j, i = int(a_in.argmax()), int(a_out.argmax())
         w = mods[layer].weight
         value = float(w[i, j])
-        for k, v in zip(cols, (j, float(a_in[j]), i, float(a_out[i]), value,
-                               (value - float(w.mean())) / float(w.std()))):
+        for k, v in zip(
+            cols, (j, float(a_in[j]), i, float(a_out[i]), value, (value - float(w.mean())) / float(w.std()))
+        ):
             cols[k].append(v)
     ds = xr.Dataset({k: ("layer", np.array(v)) for k, v in cols.items()}, coords={"layer": layers})
     ds.attrs.update(model.provenance())
@@ -123,8 +133,11 @@ class _SiteStats:
         shape = (n_text, len(SITES), n_layers)
         self.max_abs, self.outlier_rate, self.kurtosis = (np.full(shape, np.nan) for _ in range(3))
         self.mask = self.lang = self.rows = None
-        self.handles = [mod.register_forward_hook(self._hook(s, layer))
-                        for s, mods in self.mods.items() for layer, mod in mods.items()]
+        self.handles = [
+            mod.register_forward_hook(self._hook(s, layer))
+            for s, mods in self.mods.items()
+            for layer, mod in mods.items()
+        ]
 
     def set_batch(self, mask: torch.Tensor, lang: torch.Tensor, rows: list[int]) -> None:
         self.mask, self.lang, self.rows = mask, lang, rows
@@ -154,6 +167,7 @@ class _SiteStats:
                 self.max_abs[row, s_idx, layer] = float(mx[b])
                 self.outlier_rate[row, s_idx, layer] = float(rate[b])
                 self.kurtosis[row, s_idx, layer] = float(kurt[b])
+
         return hook
 
     def remove(self) -> None:
@@ -162,9 +176,15 @@ class _SiteStats:
 
 
 @torch.inference_mode()
-def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
-                units: list[str] | None = None, detail: bool = False,
-                max_tokens: int = 768, progress=None) -> xr.Dataset:
+def score_texts(
+    model: HookedModel,
+    probe_set,
+    langs: list[str] | None = None,
+    units: list[str] | None = None,
+    detail: bool = False,
+    max_tokens: int = 768,
+    progress=None,
+) -> xr.Dataset:
     """One batched forward pass over ``probe_set`` texts (``lang x unit``).
 
     Always: ``nll`` (summed next-token NLL in nats over every text token, conditioned on
@@ -180,8 +200,12 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
     """
     langs = list(langs or probe_set.languages)
     units = list(units or probe_set.units)
-    cells = [(li, ui, s.text) for s in probe_set.stimuli if s.lang in langs and s.unit in units
-             for li, ui in [(langs.index(s.lang), units.index(s.unit))]]
+    cells = [
+        (li, ui, s.text)
+        for s in probe_set.stimuli
+        if s.lang in langs and s.unit in units
+        for li, ui in [(langs.index(s.lang), units.index(s.unit))]
+    ]
     tok, bridge, hf = model.tokenizer, model.bridge, model.bridge.original_model
     L, d = model.n_layers, model.d_model
     n_heads = bridge.cfg.n_heads
@@ -196,8 +220,7 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
         contrib = np.full(shape + (L + 1,), np.nan, dtype=np.float32)
         sites = _SiteStats(hf, len(langs), len(cells), L)
     resid_names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(L)]
-    wanted = set(resid_names) | ({f"blocks.{i}.attn.hook_pattern" for i in range(L)}
-                                 if detail else set())
+    wanted = set(resid_names) | ({f"blocks.{i}.attn.hook_pattern" for i in range(L)} if detail else set())
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     done = 0
     try:
@@ -206,30 +229,41 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
             ids = torch.full((len(batch), T), pad_id, dtype=torch.long)
             real = torch.zeros(len(batch), T, dtype=torch.bool)
             for b, i in enumerate(batch):
-                ids[b, :len(enc[i])] = torch.tensor(enc[i])
-                real[b, :len(enc[i])] = True
+                ids[b, : len(enc[i])] = torch.tensor(enc[i])
+                real[b, : len(enc[i])] = True
             content = content_mask(ids, real.long(), tok)  # the capture engine's definition
             if detail:
                 lang_idx = torch.tensor([cells[i][0] for i in batch])
                 nonbos = real.clone()
                 nonbos[:, 0] = False
                 sites.set_batch(nonbos, lang_idx, batch)
-            logits, cache = bridge.run_with_cache(ids.to(model.device),
-                                                  attention_mask=real.long().to(model.device),
-                                                  names_filter=lambda n: n in wanted)
-            token_nll = torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().flatten(0, 1), ids[:, 1:].flatten().to(logits.device),
-                reduction="none").view(len(batch), T - 1).cpu() * real[:, 1:]
+            logits, cache = bridge.run_with_cache(
+                ids.to(model.device),
+                attention_mask=real.long().to(model.device),
+                names_filter=lambda n: n in wanted,
+            )
+            token_nll = (
+                torch.nn.functional.cross_entropy(
+                    logits[:, :-1].float().flatten(0, 1),
+                    ids[:, 1:].flatten().to(logits.device),
+                    reduction="none",
+                )
+                .view(len(batch), T - 1)
+                .cpu()
+                * real[:, 1:]
+            )
             del logits
             resid = torch.stack([cache[n].float().cpu() for n in resid_names], 1)  # B,L+1,T,d
             cm = content.float()
             pool = (resid * cm[:, None, :, None]).sum(2) / cm.sum(1).clamp_min(1)[:, None, None]
             if detail:
-                step = (resid[:, 1:] - resid[:, :-1]).norm(dim=-1) / resid[:, :-1].norm(
-                    dim=-1).clamp_min(1e-6)  # B, L, T
+                step = (resid[:, 1:] - resid[:, :-1]).norm(dim=-1) / resid[:, :-1].norm(dim=-1).clamp_min(
+                    1e-6
+                )  # B, L, T
                 contrib_b = (step * cm[:, None]).sum(-1) / cm.sum(1).clamp_min(1)[:, None]
-                pat = torch.stack([cache[f"blocks.{i}.attn.hook_pattern"].float().cpu()
-                                   for i in range(L)], 1)  # B, L, H, Tq, Tk
+                pat = torch.stack(
+                    [cache[f"blocks.{i}.attn.hook_pattern"].float().cpu() for i in range(L)], 1
+                )  # B, L, H, Tq, Tk
                 q = real.clone()
                 q[:, 0] = False
                 qm = q.float()[:, None, None, :]
@@ -254,18 +288,26 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
         if detail:
             sites.remove()
     ds = xr.Dataset(
-        {"nll": (("lang", "unit"), nll), "n_tokens": (("lang", "unit"), ntok),
-         "n_bytes": (("lang", "unit"), nbytes), "n_content": (("lang", "unit"), ncontent),
-         "pooled": (("lang", "unit", "layer", "d"), pooled)},
-        coords={"lang": langs, "unit": units, "layer": np.arange(L + 1)})
+        {
+            "nll": (("lang", "unit"), nll),
+            "n_tokens": (("lang", "unit"), ntok),
+            "n_bytes": (("lang", "unit"), nbytes),
+            "n_content": (("lang", "unit"), ncontent),
+            "pooled": (("lang", "unit", "layer", "d"), pooled),
+        },
+        coords={"lang": langs, "unit": units, "layer": np.arange(L + 1)},
+    )
     if detail:
         ds["sink"] = (("lang", "unit", "block", "head"), sink)
         ds["entropy"] = (("lang", "unit", "block", "head"), entropy)
         ds["contribution"] = (("lang", "unit", "layer"), contrib)
         li = np.array([c[0] for c in cells])
         ui = np.array([c[1] for c in cells])
-        for name, arr in (("act_max", sites.max_abs), ("act_outlier_rate", sites.outlier_rate),
-                          ("act_kurtosis", sites.kurtosis)):
+        for name, arr in (
+            ("act_max", sites.max_abs),
+            ("act_outlier_rate", sites.outlier_rate),
+            ("act_kurtosis", sites.kurtosis),
+        ):
             full = np.full(shape + arr.shape[1:], np.nan)
             full[li, ui] = arr
             ds[name] = (("lang", "unit", "site", "block"), full)
@@ -275,6 +317,13 @@ def score_texts(model: HookedModel, probe_set, langs: list[str] | None = None,
         ds["n_act_tokens"] = (("lang",), sites.n_tokens.numpy())
         ds = ds.assign_coords(site=list(SITES), block=np.arange(L), head=np.arange(n_heads))
     ds.attrs.update(model.provenance())
-    ds.attrs.update({"probe_set": probe_set.name, "probe_set_sha256": probe_set.sha256,
-                     "pooling": "mean", "nll_unit": "nats", "max_tokens": max_tokens})
+    ds.attrs.update(
+        {
+            "probe_set": probe_set.name,
+            "probe_set_sha256": probe_set.sha256,
+            "pooling": "mean",
+            "nll_unit": "nats",
+            "max_tokens": max_tokens,
+        }
+    )
     return ds

@@ -27,15 +27,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from errors import UnknownModelError
+from polylens.errors import UnknownModelError
 
 LINEAR_KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 BITS = (2, 3, 4, 8)
-_PARAM = re.compile(r"(?:^|\.)layers\.(\d+)\..*?(" + "|".join(LINEAR_KINDS)
-                    + r")(?:\._original_component)?\.weight$")
+_PARAM = re.compile(
+    r"(?:^|\.)layers\.(\d+)\..*?(" + "|".join(LINEAR_KINDS) + r")(?:\._original_component)?\.weight$"
+)
 _SPEC = re.compile(r"^int(\d+)-(pc|g(\d+))(?:-keep(\d*\.?\d+))?$")
-SPEC_HELP = ("expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>], e.g. int4-g128, int8-pc, "
-             "int3-pc-keep0.1")
+SPEC_HELP = "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>], e.g. int4-g128, int8-pc, int3-pc-keep0.1"
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,15 @@ class QuantConfig:
 
     def to_json(self) -> str:
         """Canonical JSON recorded in provenance and hashed into the variant's sha256."""
-        return json.dumps({"method": "rtn-asymmetric-minmax", "weight_only": True,
-                           "targets": list(LINEAR_KINDS), **asdict(self)}, sort_keys=True)
+        return json.dumps(
+            {
+                "method": "rtn-asymmetric-minmax",
+                "weight_only": True,
+                "targets": list(LINEAR_KINDS),
+                **asdict(self),
+            },
+            sort_keys=True,
+        )
 
 
 def parse_quant(text: str) -> QuantConfig:
@@ -78,8 +85,7 @@ def parse_quant(text: str) -> QuantConfig:
         raise UnknownModelError(f"bad quantization spec {text!r}: {SPEC_HELP}")
     bits, gran, group, keep = m.groups()
     try:
-        return QuantConfig(int(bits), None if gran == "pc" else int(group),
-                           float(keep) if keep else 0.0)
+        return QuantConfig(int(bits), None if gran == "pc" else int(group), float(keep) if keep else 0.0)
     except ValueError as exc:
         raise UnknownModelError(f"bad quantization spec {text!r}: {exc}") from None
 
@@ -129,7 +135,7 @@ def quantize_weight(w: torch.Tensor, cfg: QuantConfig) -> torch.Tensor:
     hi = torch.where(eg, -torch.inf, xg).amax(-1, keepdim=True)
     empty = torch.isinf(lo)  # every entry of the group kept (or padding): nothing to quantize
     lo, hi = torch.where(empty, 0.0, lo), torch.where(empty, 0.0, hi)
-    qmax = 2 ** cfg.bits - 1
+    qmax = 2**cfg.bits - 1
     scale = ((hi - lo) / qmax).clamp_min(1e-12)
     zero = torch.round(-lo / scale)
     q = torch.clamp(torch.round(xg / scale) + zero, 0, qmax)
@@ -158,5 +164,10 @@ def quantize_model(model: torch.nn.Module, cfg: QuantConfig | str) -> dict:
         n += param.numel()
         n_kept += math.ceil(param.numel() * cfg.keep / 100.0) if cfg.keep else 0
         param.data.copy_(new)
-    return {"quant": cfg.tag, "n_matrices": len(mats), "n_weights": n, "n_kept": n_kept,
-            "rel_frobenius_error": math.sqrt(err2 / ref2) if ref2 else 0.0}
+    return {
+        "quant": cfg.tag,
+        "n_matrices": len(mats),
+        "n_weights": n,
+        "n_kept": n_kept,
+        "rel_frobenius_error": math.sqrt(err2 / ref2) if ref2 else 0.0,
+    }

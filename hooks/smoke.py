@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from jaxtyping import Float
 
-from hooks.models import HookedModel
+from polylens.hooks.models import HookedModel
 
 SMOKE_PROMPTS = {
     "en": "The capital of France is",
@@ -24,10 +24,9 @@ def top_next_tokens(model: HookedModel, prompt: str, k: int = 5) -> list[tuple[s
 
 
 @torch.inference_mode()
-def resid_norms(model: HookedModel, prompt: str) -> Float[torch.Tensor, "layer"]:
+def resid_norms(model: HookedModel, prompt: str) -> Float[torch.Tensor, layer]:
     """Mean L2 norm of the residual stream per layer (0 = embedding, l = block l-1 output)."""
     ids = model.tokenizer(prompt, return_tensors="pt").input_ids.to(model.device)
-    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post"
-                                           for i in range(model.n_layers)]
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(model.n_layers)]
     _, cache = model.bridge.run_with_cache(ids, names_filter=lambda n: n in names)
     return torch.stack([cache[n][0].float().norm(dim=-1).mean() for n in names])

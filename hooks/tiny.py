@@ -11,8 +11,31 @@ from pathlib import Path
 import torch
 
 TOKENIZER_FILE = Path(__file__).parent / "data" / "tiny_tokenizer.json"
-TOKENIZER_LOCALES = ("en", "fr", "es", "pt", "de", "ru", "hi", "bn", "ta", "ar", "he", "am",
-                     "sw", "yo", "zh", "ja", "ko", "kk", "id", "tr", "fa", "ur", "vi")
+TOKENIZER_LOCALES = (
+    "en",
+    "fr",
+    "es",
+    "pt",
+    "de",
+    "ru",
+    "hi",
+    "bn",
+    "ta",
+    "ar",
+    "he",
+    "am",
+    "sw",
+    "yo",
+    "zh",
+    "ja",
+    "ko",
+    "kk",
+    "id",
+    "tr",
+    "fa",
+    "ur",
+    "vi",
+)
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
 
@@ -35,12 +58,16 @@ def build_tokenizer_file(path: Path = TOKENIZER_FILE, vocab_size: int = 2048) ->
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(tokenizer_corpus(), trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 1)])
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 1)]
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     return path
@@ -50,18 +77,33 @@ def load_tiny_tokenizer():
     """The shipped tiny tokenizer as a transformers fast tokenizer (left padding off: right)."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER_FILE), bos_token="<bos>",
-                                   eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
-                                   padding_side="right")
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(TOKENIZER_FILE),
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="right",
+    )
 
 
 def tiny_config(arch: str, vocab_size: int):
     """A 4-block config of the named architecture; sliding and full attention layers both occur."""
-    common = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128,
-                  num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                  head_dim=16, max_position_embeddings=512, sliding_window=6,
-                  layer_types=["sliding_attention", "full_attention"] * 2,
-                  pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=6,
+        layer_types=["sliding_attention", "full_attention"] * 2,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     if arch == "cohere2":
         from transformers import Cohere2Config
 

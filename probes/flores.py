@@ -5,23 +5,45 @@ may also be named ``<flores_code>.<split>`` or ``<flores_code>.txt`` (FLORES-200
 FLORES+ text exports). Languages absent from the directory are skipped; all present files
 must have the same number of lines. Use ``load_probe_set("flores:<dir>#devtest")``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import unicodedata
 from pathlib import Path
 
-from errors import ProbeError
-from probes.core import ProbeSet, Stimulus
-from probes.languages import LANGUAGES
+from polylens.errors import ProbeError
+from polylens.probes.core import ProbeSet, Stimulus
+from polylens.probes.languages import LANGUAGES
 
 FLORES_CODES: dict[str, str] = {
-    "en": "eng_Latn", "hi": "hin_Deva", "bn": "ben_Beng", "sw": "swh_Latn", "am": "amh_Ethi",
-    "fr": "fra_Latn", "es": "spa_Latn", "ar": "arb_Arab", "yo": "yor_Latn", "ta": "tam_Taml",
-    "kk": "kaz_Cyrl", "zh": "zho_Hans", "ja": "jpn_Jpan", "he": "heb_Hebr", "id": "ind_Latn",
-    "pt": "por_Latn", "de": "deu_Latn", "ru": "rus_Cyrl", "ur": "urd_Arab", "tr": "tur_Latn",
-    "vi": "vie_Latn", "fa": "pes_Arab", "ko": "kor_Hang", "ha": "hau_Latn", "zu": "zul_Latn",
-    "te": "tel_Telu", "mr": "mar_Deva",
+    "en": "eng_Latn",
+    "hi": "hin_Deva",
+    "bn": "ben_Beng",
+    "sw": "swh_Latn",
+    "am": "amh_Ethi",
+    "fr": "fra_Latn",
+    "es": "spa_Latn",
+    "ar": "arb_Arab",
+    "yo": "yor_Latn",
+    "ta": "tam_Taml",
+    "kk": "kaz_Cyrl",
+    "zh": "zho_Hans",
+    "ja": "jpn_Jpan",
+    "he": "heb_Hebr",
+    "id": "ind_Latn",
+    "pt": "por_Latn",
+    "de": "deu_Latn",
+    "ru": "rus_Cyrl",
+    "ur": "urd_Arab",
+    "tr": "tur_Latn",
+    "vi": "vie_Latn",
+    "fa": "pes_Arab",
+    "ko": "kor_Hang",
+    "ha": "hau_Latn",
+    "zu": "zul_Latn",
+    "te": "tel_Telu",
+    "mr": "mar_Deva",
 }
 assert set(FLORES_CODES) == set(LANGUAGES)
 
@@ -42,8 +64,9 @@ def load_flores(directory: str | Path, split: str = "dev") -> ProbeSet:
     """Load FLORES sentences as a parallel ``sentences`` ProbeSet (units ``<split>.<n>``)."""
     split_dir = Path(directory) / split
     if not split_dir.is_dir():
-        raise ProbeError(f"{split_dir}: FLORES split directory not found "
-                         "(expected <dir>/<split>/<flores_code> files)")
+        raise ProbeError(
+            f"{split_dir}: FLORES split directory not found (expected <dir>/<split>/<flores_code> files)"
+        )
     files = {lang: p for lang, code in FLORES_CODES.items() if (p := _find(split_dir, code, split))}
     if not files:
         raise ProbeError(f"{split_dir}: no FLORES files for any target language")
@@ -51,20 +74,37 @@ def load_flores(directory: str | Path, split: str = "dev") -> ProbeSet:
     ref = "en" if "en" in texts else next(iter(texts))
     for lang, lines in texts.items():
         if len(lines) != len(texts[ref]):
-            raise ProbeError(f"{files[lang]}: mismatched parallel counts: lang {lang!r} has "
-                             f"{len(lines)} lines, {ref!r} has {len(texts[ref])}")
+            raise ProbeError(
+                f"{files[lang]}: mismatched parallel counts: lang {lang!r} has "
+                f"{len(lines)} lines, {ref!r} has {len(texts[ref])}"
+            )
         for i, line in enumerate(lines):
             if not line.strip():
-                raise ProbeError(f"{files[lang]}: unit '{split}.{i + 1}', lang {lang!r}: empty "
-                                 "or whitespace-only text")
+                raise ProbeError(
+                    f"{files[lang]}: unit '{split}.{i + 1}', lang {lang!r}: empty or whitespace-only text"
+                )
     digest = hashlib.sha256()
     for lang in texts:
         digest.update(files[lang].read_bytes())
     units = [f"{split}.{i + 1}" for i in range(len(texts[ref]))]
     langs = [lang for lang in LANGUAGES if lang in texts]
-    stimuli = [Stimulus(u, lang, unicodedata.normalize("NFC", texts[lang][i]), {})
-               for i, u in enumerate(units) for lang in langs]
-    return ProbeSet(f"flores_{split}", "sentences", "user-supplied", digest.hexdigest(),
-                    "CC-BY-SA-4.0 (FLORES); not redistributed", f"FLORES directory {directory}",
-                    "item", units, {u: {} for u in units}, langs, stimuli, str(split_dir),
-                    {"files": {lang: files[lang].name for lang in langs}})
+    stimuli = [
+        Stimulus(u, lang, unicodedata.normalize("NFC", texts[lang][i]), {})
+        for i, u in enumerate(units)
+        for lang in langs
+    ]
+    return ProbeSet(
+        f"flores_{split}",
+        "sentences",
+        "user-supplied",
+        digest.hexdigest(),
+        "CC-BY-SA-4.0 (FLORES); not redistributed",
+        f"FLORES directory {directory}",
+        "item",
+        units,
+        {u: {} for u in units},
+        langs,
+        stimuli,
+        str(split_dir),
+        {"files": {lang: files[lang].name for lang in langs}},
+    )

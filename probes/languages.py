@@ -9,11 +9,12 @@ Target variants follow the Tiny Aya regional split: ``fire`` South Asia, ``earth
 West Asia, ``water`` Europe and Asia-Pacific, ``global`` for English. Kazakh (Central Asia)
 has no region of its own; it is assigned to ``water`` (Asia-Pacific) as the nearest region.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from errors import ProbeError
+from polylens.errors import ProbeError
 
 JOSHI_SOURCE = "Joshi et al. 2020, lang2tax.txt (microsoft.github.io/linguisticdiversity)"
 

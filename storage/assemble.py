@@ -15,8 +15,8 @@ import h5netcdf
 import numpy as np
 import xarray as xr
 
-from errors import StorageError
-from storage.store import ENGINE, FINAL, list_parts, read_manifest
+from polylens.errors import StorageError
+from polylens.storage.store import ENGINE, FINAL, list_parts, read_manifest
 
 TOOLKIT = "polylens"
 
@@ -36,13 +36,16 @@ def merged_manifest(stores: list[Path]) -> dict:
     for store, m in manifests[1:]:
         if m["method"] != merged["method"]:
             diffs = sorted(k for k in m["method"] if m["method"][k] != merged["method"].get(k))
-            raise StorageError(f"refusing to combine {first_store} and {store}: they differ in "
-                               f"method ({', '.join(diffs)})")
+            raise StorageError(
+                f"refusing to combine {first_store} and {store}: they differ in method ({', '.join(diffs)})"
+            )
         for variant, prov in m["variants"].items():
             known = merged["variants"].setdefault(variant, prov)
             if known["weights_sha256"] != prov["weights_sha256"]:
-                raise StorageError(f"refusing to combine {first_store} and {store}: variant "
-                                   f"{variant!r} comes from different weights")
+                raise StorageError(
+                    f"refusing to combine {first_store} and {store}: variant "
+                    f"{variant!r} comes from different weights"
+                )
         merged["created"] = min(merged["created"], m["created"])
     return merged
 
@@ -50,31 +53,42 @@ def merged_manifest(stores: list[Path]) -> dict:
 def dataset_attrs(manifest: dict) -> dict:
     """netCDF attrs of an activation dataset: the method plus per-variant provenance (JSON)."""
     method, variants = manifest["method"], manifest["variants"]
-    per_variant = {key: json.dumps({v: p[key] for v, p in sorted(variants.items())})
-                   for key in ("model_id", "weights_sha256")}
+    per_variant = {
+        key: json.dumps({v: p[key] for v, p in sorted(variants.items())})
+        for key in ("model_id", "weights_sha256")
+    }
     first = next(iter(variants.values()))
     return {
         **per_variant,
         "variants_provenance": json.dumps(variants, sort_keys=True),
-        "processing_mode": method["processing_mode"], "pooling": method["pooling"],
-        "hook_sites": json.dumps(_hook_sites(method["sites"])), "sites": ",".join(method["sites"]),
-        "dtype": method["dtype"], "probe_set": method["probe_set"],
-        "probe_set_sha256": method["probe_set_sha256"], "unit_dim": method["unit_dim"],
+        "processing_mode": method["processing_mode"],
+        "pooling": method["pooling"],
+        "hook_sites": json.dumps(_hook_sites(method["sites"])),
+        "sites": ",".join(method["sites"]),
+        "dtype": method["dtype"],
+        "probe_set": method["probe_set"],
+        "probe_set_sha256": method["probe_set_sha256"],
+        "unit_dim": method["unit_dim"],
         "strip_trailing_punct": int(method["strip_trailing_punct"]),
         "content_tokens": "attention mask minus special tokens (BOS/EOS/pad) minus trailing "
-                          "punctuation/whitespace tokens" if method["strip_trailing_punct"]
-                          else "attention mask minus special tokens (BOS/EOS/pad)",
+        "punctuation/whitespace tokens"
+        if method["strip_trailing_punct"]
+        else "attention mask minus special tokens (BOS/EOS/pad)",
         "layer_convention": "layer 0 = blocks.0.hook_resid_pre; layer l = blocks.{l-1}.hook_resid_post",
         "transformer_lens_version": first["transformer_lens_version"],
         "transformers_version": first["transformers_version"],
         "torch_version": first["torch_version"],
-        "toolkit_version": f"{TOOLKIT} {version(TOOLKIT)}", "created": manifest["created"],
+        "toolkit_version": f"{TOOLKIT} {version(TOOLKIT)}",
+        "created": manifest["created"],
     }
 
 
 def _hook_sites(sites: list[str]) -> list[str]:
-    names = {"resid": ["blocks.0.hook_resid_pre", "blocks.{i}.hook_resid_post"],
-             "attn_out": ["blocks.{i}.hook_attn_out"], "mlp_out": ["blocks.{i}.hook_mlp_out"]}
+    names = {
+        "resid": ["blocks.0.hook_resid_pre", "blocks.{i}.hook_resid_post"],
+        "attn_out": ["blocks.{i}.hook_attn_out"],
+        "mlp_out": ["blocks.{i}.hook_mlp_out"],
+    }
     return [n for s in sites for n in names[s]]
 
 
@@ -102,13 +116,22 @@ def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
     with h5netcdf.File(tmp, "a", invalid_netcdf=True) as f:
         f.dimensions["d"] = d_model
         dims = ("variant", "lang", method["unit_dim"], "layer", "d")
-        arrays = {site: f.create_variable(site, dims, dtype=method["dtype"], fillvalue=np.nan,
-                                          chunks=(1, 1, min(len(units), 64), 1, d_model),
-                                          compression="gzip", compression_opts=1)
-                  for site in method["sites"]}
+        arrays = {
+            site: f.create_variable(
+                site,
+                dims,
+                dtype=method["dtype"],
+                fillvalue=np.nan,
+                chunks=(1, 1, min(len(units), 64), 1, d_model),
+                compression="gzip",
+                compression_opts=1,
+            )
+            for site in method["sites"]
+        }
         for vi, variant in enumerate(variants):  # one variant in memory at a time
-            slabs, counts = _variant_slab(parts[variant], method["sites"], lang_ix, unit_ix,
-                                          n_layers + 1, d_model, method["dtype"])
+            slabs, counts = _variant_slab(
+                parts[variant], method["sites"], lang_ix, unit_ix, n_layers + 1, d_model, method["dtype"]
+            )
             for site, arr in arrays.items():
                 arr[vi] = slabs[site]
             f.variables["n_tokens"][vi] = counts
@@ -147,16 +170,19 @@ def _axes(parts: dict[str, list[Path]], probe_set) -> tuple[list[str], list[str]
 
 def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Dataset:
     """Everything but the big arrays: coords, texts, token counts, attrs."""
-    from probes import LANGUAGES
+    from polylens.probes import LANGUAGES
 
     unit_dim = manifest["method"]["unit_dim"]
-    coords = {"variant": variants, "lang": langs, unit_dim: units,
-              "layer": np.arange(n_layers + 1),
-              "layer_label": ("layer", layer_labels(n_layers)),
-              "script": ("lang", [LANGUAGES[l].script if l in LANGUAGES else "" for l in langs]),
-              "resource": ("lang", [LANGUAGES[l].resource if l in LANGUAGES else "" for l in langs]),
-              "target_variant": ("lang", [LANGUAGES[l].target_variant if l in LANGUAGES else ""
-                                          for l in langs])}
+    coords = {
+        "variant": variants,
+        "lang": langs,
+        unit_dim: units,
+        "layer": np.arange(n_layers + 1),
+        "layer_label": ("layer", layer_labels(n_layers)),
+        "script": ("lang", [LANGUAGES[l].script if l in LANGUAGES else "" for l in langs]),
+        "resource": ("lang", [LANGUAGES[l].resource if l in LANGUAGES else "" for l in langs]),
+        "target_variant": ("lang", [LANGUAGES[l].target_variant if l in LANGUAGES else "" for l in langs]),
+    }
     texts = np.full((len(langs), len(units)), "", dtype=object)
     if probe_set is not None:
         lang_ix, unit_ix = {l: i for i, l in enumerate(langs)}, {u: i for i, u in enumerate(units)}
@@ -166,10 +192,17 @@ def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Datas
         domains = [str(probe_set.unit_meta.get(u, {}).get("domain", "")) for u in units]
         if any(domains):
             coords["domain"] = (unit_dim, domains)
-    ds = xr.Dataset({"text": (("lang", unit_dim), texts.astype(str)),
-                     "n_tokens": (("variant", "lang", unit_dim),
-                                  np.zeros((len(variants), len(langs), len(units)), np.int32))},
-                    coords=coords, attrs=dataset_attrs(manifest))
+    ds = xr.Dataset(
+        {
+            "text": (("lang", unit_dim), texts.astype(str)),
+            "n_tokens": (
+                ("variant", "lang", unit_dim),
+                np.zeros((len(variants), len(langs), len(units)), np.int32),
+            ),
+        },
+        coords=coords,
+        attrs=dataset_attrs(manifest),
+    )
     ds["n_tokens"].attrs["description"] = "content tokens pooled (0 = no stimulus)"
     return ds
 
@@ -180,7 +213,8 @@ def open_activations(path: Path, chunks: dict | str | None = "auto") -> xr.Datas
     if path.is_dir():
         path = path / FINAL
     if not path.exists():
-        raise StorageError(f"{path} does not exist (run `python cli.py cache` first, or "
-                           f"`python cli.py merge` for shards)")
+        raise StorageError(
+            f"{path} does not exist (run `python cli.py cache` first, or `python cli.py merge` for shards)"
+        )
     ds = xr.open_dataset(path, engine=ENGINE, chunks=chunks)
     return ds

@@ -10,12 +10,18 @@ import gc
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from storage.assemble import assemble
-from storage.store import (FINAL, Method, done_keys, open_store, register_variant,
-                           write_manifest, write_part)
+from polylens.storage.assemble import assemble
+from polylens.storage.store import (
+    FINAL,
+    Method,
+    done_keys,
+    open_store,
+    register_variant,
+    write_manifest,
+    write_part,
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class CacheRequest:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """``"i/n"`` -> (i, n) with 0 <= i < n."""
-    from errors import ToolkitError
+    from polylens.errors import ToolkitError
 
     try:
         i, n = (int(x) for x in text.split("/"))
@@ -54,7 +60,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def plan_batches(lengths: dict[tuple[str, str], int], batch_size: int) -> list[list[tuple[str, str]]]:
     """Deterministic batches of similar token length (least padding): sort, then chunk."""
     order = sorted(lengths, key=lambda k: (lengths[k], k))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def shard_of(keys: list[tuple[str, str]], shard: tuple[int, int]) -> list[tuple[str, str]]:
@@ -68,48 +74,59 @@ def run_cache(req: CacheRequest, log=print) -> Path | None:
 
     Returns the assembled file, or None for a shard (combine shards with ``merge``).
     """
-    import probes
-    from hooks.capture import pool_batch
-    from hooks.models import load_model
+    from polylens import probes
+    from polylens.hooks.capture import pool_batch
+    from polylens.hooks.models import load_model
 
     probe_set = probes.load_probe_set(req.probes).select(langs=req.langs, limit=req.limit)
-    method = Method(probe_set.name, probe_set.sha256, probe_set.unit_dim, req.pooling,
-                    tuple(req.sites), req.dtype, req.processing, req.strip_trailing_punct)
+    method = Method(
+        probe_set.name,
+        probe_set.sha256,
+        probe_set.unit_dim,
+        req.pooling,
+        tuple(req.sites),
+        req.dtype,
+        req.processing,
+        req.strip_trailing_punct,
+    )
     store = Path(req.out)
     manifest = open_store(store, method)
     texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
     mine = shard_of(list(texts), req.shard)
     computed = 0
     for name in req.models:
-        model = load_model(name, device=req.device, dtype=req.model_dtype,
-                           processing=req.processing)
+        model = load_model(name, device=req.device, dtype=req.model_dtype, processing=req.processing)
         variant = _variant_label(name, model, req.models)
         register_variant(store, manifest, variant, model.provenance())
         done = done_keys(store, variant)
         todo = [k for k in mine if k not in done]
         computed += len(todo)
-        log(f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, "
-            f"{len(todo)} to go")
+        log(f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go")
         lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
         batches = plan_batches(dict(zip(todo, lengths)), req.batch_size)
         with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
             n_tok = 0
             for keys in batches:
-                pooled = pool_batch(model, [texts[k] for k in keys], pooling=req.pooling,
-                                    sites=req.sites, strip_trailing_punct=req.strip_trailing_punct)
-                write_part(store, variant, keys, pooled.acts, pooled.n_content,
-                           pooled.n_tokens, req.dtype)
+                pooled = pool_batch(
+                    model,
+                    [texts[k] for k in keys],
+                    pooling=req.pooling,
+                    sites=req.sites,
+                    strip_trailing_punct=req.strip_trailing_punct,
+                )
+                write_part(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens, req.dtype)
                 n_tok += int(pooled.n_tokens.sum())
                 bar.update(len(keys))
                 bar.set_postfix(tok_per_s=f"{n_tok / max(bar.format_dict['elapsed'], 1e-9):.0f}")
         del model
         gc.collect()
     if req.shard[1] > 1:
-        log(f"shard {req.shard[0]}/{req.shard[1]} finished; combine shards with "
-            f"`python cli.py merge --out DIR STORE...`")
+        log(
+            f"shard {req.shard[0]}/{req.shard[1]} finished; combine shards with "
+            f"`python cli.py merge --out DIR STORE...`"
+        )
         return None
-    signature = {"variants": list(req.models), "langs": probe_set.languages,
-                 "units": probe_set.units}
+    signature = {"variants": list(req.models), "langs": probe_set.languages, "units": probe_set.units}
     final = store / FINAL
     if not computed and final.exists() and manifest.get("assembled") == signature:
         log(f"nothing new: {final} is up to date")
@@ -122,7 +139,7 @@ def run_cache(req: CacheRequest, log=print) -> Path | None:
 
 def _variant_label(name: str, model, all_names: tuple[str, ...]) -> str:
     """The family variant (base, fire...) unless two requested models share it."""
-    from hooks.registry import resolve
+    from polylens.hooks.registry import resolve
 
     labels = [resolve(n).variant for n in all_names]
     return model.variant if labels.count(model.variant) == 1 else name

@@ -23,13 +23,20 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from errors import StorageError
+from polylens.errors import StorageError
 
 ENGINE = "h5netcdf"
 MANIFEST = "manifest.json"
 FINAL = "activations.nc"
-METHOD_FIELDS = ("probe_set", "probe_set_sha256", "pooling", "sites", "dtype",
-                 "processing_mode", "strip_trailing_punct")
+METHOD_FIELDS = (
+    "probe_set",
+    "probe_set_sha256",
+    "pooling",
+    "sites",
+    "dtype",
+    "processing_mode",
+    "strip_trailing_punct",
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,16 @@ class Method:
     strip_trailing_punct: bool = True
 
     def as_dict(self) -> dict:
-        return {"probe_set": self.probe_set, "probe_set_sha256": self.probe_set_sha256,
-                "unit_dim": self.unit_dim, "pooling": self.pooling, "sites": list(self.sites),
-                "dtype": self.dtype, "processing_mode": self.processing_mode,
-                "strip_trailing_punct": self.strip_trailing_punct}
+        return {
+            "probe_set": self.probe_set,
+            "probe_set_sha256": self.probe_set_sha256,
+            "unit_dim": self.unit_dim,
+            "pooling": self.pooling,
+            "sites": list(self.sites),
+            "dtype": self.dtype,
+            "processing_mode": self.processing_mode,
+            "strip_trailing_punct": self.strip_trailing_punct,
+        }
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -76,8 +89,11 @@ def open_store(store: Path, method: Method) -> dict:
         stale.unlink()  # left by a kill -9 mid-write; the finished parts are intact
     manifest = read_manifest(store)
     if manifest is None:
-        manifest = {"method": method.as_dict(), "variants": {},
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        manifest = {
+            "method": method.as_dict(),
+            "variants": {},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         write_manifest(store, manifest)
         return manifest
     diffs = [k for k, v in method.as_dict().items() if manifest["method"].get(k) != v]
@@ -85,7 +101,8 @@ def open_store(store: Path, method: Method) -> dict:
         raise StorageError(
             f"{store} holds activations made by a different method ({', '.join(diffs)}: "
             f"{[manifest['method'].get(k) for k in diffs]} vs "
-            f"{[method.as_dict()[k] for k in diffs]}); use a new --out directory")
+            f"{[method.as_dict()[k] for k in diffs]}); use a new --out directory"
+        )
     return manifest
 
 
@@ -93,9 +110,11 @@ def register_variant(store: Path, manifest: dict, variant: str, provenance: dict
     """Record a variant's model provenance; refuse a different model under the same label."""
     known = manifest["variants"].get(variant)
     if known and known["weights_sha256"] != provenance["weights_sha256"]:
-        raise StorageError(f"{store}: variant {variant!r} was captured from other weights "
-                           f"({known['model_id']} {known['weights_sha256'][:12]}) than "
-                           f"{provenance['model_id']} {provenance['weights_sha256'][:12]}")
+        raise StorageError(
+            f"{store}: variant {variant!r} was captured from other weights "
+            f"({known['model_id']} {known['weights_sha256'][:12]}) than "
+            f"{provenance['model_id']} {provenance['weights_sha256'][:12]}"
+        )
     manifest["variants"][variant] = provenance
     write_manifest(store, manifest)
 
@@ -123,19 +142,28 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
 
 
-def write_part(store: Path, variant: str, keys: list[tuple[str, str]],
-               acts: dict[str, np.ndarray], n_content: np.ndarray, n_tokens: np.ndarray,
-               dtype: str) -> Path:
+def write_part(
+    store: Path,
+    variant: str,
+    keys: list[tuple[str, str]],
+    acts: dict[str, np.ndarray],
+    n_content: np.ndarray,
+    n_tokens: np.ndarray,
+    dtype: str,
+) -> Path:
     """Write one finished batch atomically (tmp file + rename)."""
     folder = Path(store) / "parts" / _safe(variant)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{part_id(variant, keys)}.nc"
     ds = xr.Dataset(
         {site: (("stim", "layer", "d"), values.astype(dtype)) for site, values in acts.items()}
-        | {"n_content": ("stim", n_content.astype(np.int32)),
-           "n_tokens": ("stim", n_tokens.astype(np.int32))},
+        | {
+            "n_content": ("stim", n_content.astype(np.int32)),
+            "n_tokens": ("stim", n_tokens.astype(np.int32)),
+        },
         coords={"lang": ("stim", [k[0] for k in keys]), "unit": ("stim", [k[1] for k in keys])},
-        attrs={"variant": variant})
+        attrs={"variant": variant},
+    )
     tmp = path.with_name(f".{path.name}.tmp")
     ds.to_netcdf(tmp, engine=ENGINE, invalid_netcdf=True)
     os.replace(tmp, path)

@@ -46,13 +46,25 @@ class Browser:
         self._id = 0
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         self.profile = tempfile.mkdtemp(prefix="polylens-chromium-")
-        args = [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--mute-audio", "--hide-scrollbars",
-                f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-                f"--window-size={self.width},{self.height}", "about:blank"]
+        args = [
+            self.binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--mute-audio",
+            "--hide-scrollbars",
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-port=0",
+            f"--window-size={self.width},{self.height}",
+            "about:blank",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         port = self._wait_port()
         deadline = time.time() + self.timeout
@@ -130,15 +142,23 @@ class Browser:
         self.wait_event("Page.loadEventFired")
 
     def eval(self, expression: str, await_promise: bool = False):
-        r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
+        r = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise
+        )
         if "exceptionDetails" in r:
             raise RuntimeError(f"JS error: {r['exceptionDetails']}")
         return r["result"].get("value")
 
     def key(self, key: str, code: str, key_code: int) -> None:
         for kind in ("rawKeyDown", "keyUp"):
-            self.send("Input.dispatchKeyEvent", type=kind, key=key, code=code,
-                      windowsVirtualKeyCode=key_code, nativeVirtualKeyCode=key_code)
+            self.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=code,
+                windowsVirtualKeyCode=key_code,
+                nativeVirtualKeyCode=key_code,
+            )
 
     def screenshot(self, full_page: bool = False) -> bytes:
         r = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full_page)
@@ -150,7 +170,10 @@ class Browser:
         for ev in self.events:
             m, p = ev["method"], ev.get("params", {})
             if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                out.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
+                out.append(
+                    "console: "
+                    + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", []))
+                )
             elif m == "Runtime.exceptionThrown":
                 out.append("exception: " + json.dumps(p.get("exceptionDetails", {}))[:500])
             elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
@@ -158,7 +181,11 @@ class Browser:
         return out
 
     def requested_urls(self) -> list[str]:
-        return [ev["params"]["request"]["url"] for ev in self.events if ev["method"] == "Network.requestWillBeSent"]
+        return [
+            ev["params"]["request"]["url"]
+            for ev in self.events
+            if ev["method"] == "Network.requestWillBeSent"
+        ]
 
 
 def file_url(path: str | Path) -> str:

@@ -13,11 +13,21 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-ATTRS = {"model_id": "synthetic/tiny-aya-like", "weights_sha256": '{"base": "aa11", "fire": "bb22", "earth": "cc33"}',
-         "transformer_lens_version": "4.3.0", "transformers_version": "5.9.0", "torch_version": "2.13.0",
-         "processing_mode": "raw", "pooling": "mean", "hook_sites": '["hook_resid_pre", "hook_resid_post"]',
-         "dtype": "float16", "probe_set": "synthetic", "probe_set_sha256": "p0", "toolkit_version": "0.1.0",
-         "created": "2026-11-21T00:00:00Z"}
+ATTRS = {
+    "model_id": "synthetic/tiny-aya-like",
+    "weights_sha256": '{"base": "aa11", "fire": "bb22", "earth": "cc33"}',
+    "transformer_lens_version": "4.3.0",
+    "transformers_version": "5.9.0",
+    "torch_version": "2.13.0",
+    "processing_mode": "raw",
+    "pooling": "mean",
+    "hook_sites": '["hook_resid_pre", "hook_resid_post"]',
+    "dtype": "float16",
+    "probe_set": "synthetic",
+    "probe_set_sha256": "p0",
+    "toolkit_version": "0.1.0",
+    "created": "2026-11-21T00:00:00Z",
+}
 LANGS = ["en", "sw", "hi", "am", "fr", "yo"]
 SCRIPTS = ["Latn", "Latn", "Deva", "Ethi", "Latn", "Latn"]
 VARIANTS = ("base", "fire", "earth")
@@ -44,19 +54,28 @@ def make_activation_ds(n_units: int = 16, d: int = 48, seed: int = 0, unit: str 
     rng = np.random.default_rng(seed)
     sig = sigma_table()
     base = rng.standard_normal((n_units, N_LAYERS, d))
-    x = base[None, None] + sig[:, :, None, :, None] * rng.standard_normal((len(VARIANTS), len(LANGS), n_units, N_LAYERS, d))
+    x = base[None, None] + sig[:, :, None, :, None] * rng.standard_normal(
+        (len(VARIANTS), len(LANGS), n_units, N_LAYERS, d)
+    )
     x[:, 0] = base[None]
     x = x.astype(np.float32)
     x[:, 3, -1] = np.nan  # one unit missing in Amharic (NaN cells are part of the schema)
     labels = ["embed"] + [f"blocks.{i}.resid_post" for i in range(N_LAYERS - 1)]
     return xr.Dataset(
-        {"resid": (("variant", "lang", unit, "layer", "d"), x.astype(np.float16)),
-         "n_tokens": (("variant", "lang", unit), np.where(np.isnan(x[..., 0, 0]), 0, 3).astype(np.int32))},
-        coords={"variant": list(VARIANTS), "lang": LANGS, unit: [f"c{i:02d}" for i in range(n_units)],
-                "layer": np.arange(N_LAYERS), "script": ("lang", SCRIPTS),
-                "resource": ("lang", ["high", "medium", "high", "low", "high", "low"]),
-                "target_variant": ("lang", ["global", "earth", "fire", "earth", "water", "earth"]),
-                "layer_label": ("layer", labels)},
+        {
+            "resid": (("variant", "lang", unit, "layer", "d"), x.astype(np.float16)),
+            "n_tokens": (("variant", "lang", unit), np.where(np.isnan(x[..., 0, 0]), 0, 3).astype(np.int32)),
+        },
+        coords={
+            "variant": list(VARIANTS),
+            "lang": LANGS,
+            unit: [f"c{i:02d}" for i in range(n_units)],
+            "layer": np.arange(N_LAYERS),
+            "script": ("lang", SCRIPTS),
+            "resource": ("lang", ["high", "medium", "high", "low", "high", "low"]),
+            "target_variant": ("lang", ["global", "earth", "fire", "earth", "water", "earth"]),
+            "layer_label": ("layer", labels),
+        },
         attrs=dict(ATTRS),
     )
 
@@ -70,7 +89,7 @@ def make_edge_ds() -> xr.Dataset:
 
 
 def make_results(out_dir: str | Path, n_boot: int = 200, n_perm: int = 500) -> Path:
-    from analysis.alignment import run_analysis
+    from polylens.analysis.alignment import run_analysis
 
     out = Path(out_dir)
     run_analysis(make_activation_ds(), out, n_boot=n_boot, n_perm=n_perm, seed=0, edge_ds=make_edge_ds())

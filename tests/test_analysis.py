@@ -13,15 +13,21 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import stats as st  # noqa: E402
-from analysis.alignment import analyze, run_analysis  # noqa: E402
-from analysis.cka import linear_cka, pairwise_linear_cka  # noqa: E402
-from analysis.commitment import commitment_layer, first_run, threshold_sweep  # noqa: E402
-from analysis.core import unit_metrics  # noqa: E402
-from errors import IncompatibleVariantsError  # noqa: E402
+from polylens.analysis import stats as st  # noqa: E402
+from polylens.analysis.alignment import analyze, run_analysis  # noqa: E402
+from polylens.analysis.cka import linear_cka, pairwise_linear_cka  # noqa: E402
+from polylens.analysis.commitment import commitment_layer, first_run, threshold_sweep  # noqa: E402
+from polylens.analysis.core import unit_metrics  # noqa: E402
+from polylens.errors import IncompatibleVariantsError  # noqa: E402
 
-ATTRS = {"model_id": "synthetic", "pooling": "mean", "processing_mode": "raw", "probe_set_sha256": "p0",
-         "weights_sha256": '{"base": "w0", "fire": "w1"}', "toolkit_version": "0.1.0"}
+ATTRS = {
+    "model_id": "synthetic",
+    "pooling": "mean",
+    "processing_mode": "raw",
+    "probe_set_sha256": "p0",
+    "weights_sha256": '{"base": "w0", "fire": "w1"}',
+    "toolkit_version": "0.1.0",
+}
 LANGS = ["en", "hi", "noise", "perm"]
 # noise scale per layer for "hi": high (cos ~0.55) except a one-layer spike at 1, low from layer 4 on
 SIGMA = np.array([1.5, 0.3, 1.5, 1.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
@@ -46,10 +52,15 @@ def make_ds(n_units=40, d=256, sigma=SIGMA, variants=("base", "fire"), seed=0, a
         x[:, 3, :, li] = np.roll(base, 1, axis=0)
     return xr.Dataset(
         {"resid": (("variant", "lang", "concept", "layer", "d"), x.astype(np.float16))},
-        coords={"variant": list(variants), "lang": LANGS, "concept": [f"c{i:03d}" for i in range(n_units)],
-                "layer": np.arange(n_layers), "script": ("lang", ["Latn", "Deva", "Zzzz", "Latn"]),
-                "resource": ("lang", ["high", "medium", "low", "low"]),
-                "domain": ("concept", ["body"] * n_units)},
+        coords={
+            "variant": list(variants),
+            "lang": LANGS,
+            "concept": [f"c{i:03d}" for i in range(n_units)],
+            "layer": np.arange(n_layers),
+            "script": ("lang", ["Latn", "Deva", "Zzzz", "Latn"]),
+            "resource": ("lang", ["high", "medium", "low", "low"]),
+            "domain": ("concept", ["body"] * n_units),
+        },
         attrs=dict(ATTRS if attrs is None else attrs),
     )
 
@@ -92,7 +103,7 @@ def test_cka_invariances_widths_and_nan():
 # ------------------------------------------------------------------- known-answer metrics
 def test_aligned_language_rises_and_commits_at_known_layer(res):
     hi = res.sel(variant="base", lang="hi")
-    expected = 1 / np.sqrt(1 + SIGMA ** 2)
+    expected = 1 / np.sqrt(1 + SIGMA**2)
     np.testing.assert_allclose(hi.cos.values, expected, atol=0.03)
     # spike at layer 1 lasts one layer: k=3 must skip it; commitment at layer 4
     assert float(hi.commit_layer) == 4
@@ -170,7 +181,17 @@ def test_missing_cells_excluded_not_propagated():
     assert int(a.n_units) == 28
     keep = [i for i in range(30) if i not in (5, 9)]
     b = analyze(ds.isel(concept=keep), n_boot=20).sel(variant="base", lang="hi")
-    for v in ("cos", "cos_centred", "margin", "retrieval_fwd", "retrieval_bwd", "null_mean", "null_std", "cka", "cka_debiased"):
+    for v in (
+        "cos",
+        "cos_centred",
+        "margin",
+        "retrieval_fwd",
+        "retrieval_bwd",
+        "null_mean",
+        "null_std",
+        "cka",
+        "cka_debiased",
+    ):
         if v == "cos_centred":  # language mean uses all of the language's own units: differs by design
             continue
         np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-4, atol=1e-5, err_msg=v)
@@ -186,7 +207,9 @@ def test_dask_backed_matches_in_memory(ds, res, tmp_path):
         assert um["cos"].chunks is not None  # still lazy
         r2 = analyze(lazy, n_boot=300, seed=0)
     for v in res.data_vars:
-        np.testing.assert_allclose(res[v].values, r2[v].values, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=v)
+        np.testing.assert_allclose(
+            res[v].values, r2[v].values, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=v
+        )
 
 
 # ------------------------------------------------------------------------------- stats
@@ -206,8 +229,13 @@ def test_signflip_matches_scipy_exact():
     a = rng.standard_normal(10) + 0.6
     b = rng.standard_normal(10)
     ours = st.signflip_test((a - b)[None, :], n_perm=5000)
-    ref = scipy.stats.permutation_test((a, b), lambda x, y, axis: np.mean(x - y, axis=axis),
-                                       permutation_type="samples", n_resamples=5000, vectorized=True)
+    ref = scipy.stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        n_resamples=5000,
+        vectorized=True,
+    )
     assert ours["p"][0] == pytest.approx(ref.pvalue, rel=1e-12)
     assert ours["stat"][0] == pytest.approx(ref.statistic)
 
@@ -239,7 +267,8 @@ def test_variant_test_detects_degraded_variant():
     r[1, 1] += 1.0 * rng.standard_normal(r[1, 1].shape)  # fire's hi is noisier at every layer
     ds["resid"] = (ds["resid"].dims, r.astype(np.float16))
     a = analyze(ds, n_boot=200)
-    from analysis.alignment import variant_tests
+    from polylens.analysis.alignment import variant_tests
+
     t = variant_tests(a, baseline="base", n_perm=2000)
     row = t[(t.scope == "language") & (t.metric == "cos_auc") & (t.lang == "hi")].iloc[0]
     assert row.variant_a == "fire" and row["diff"] < 0 and row.p_bh < 0.01 and row.dz < -1
@@ -256,11 +285,15 @@ def test_run_analysis_outputs_and_determinism(ds, tmp_path):
     run_analysis(ds, tmp_path / "r2", n_boot=100, n_perm=500)
     for f in ("alignment_curves.json", "commitment_matrix.csv", "stats.csv"):
         assert filecmp.cmp(tmp_path / "r1" / f, tmp_path / "r2" / f, shallow=False), f
-    with xr.open_dataset(tmp_path / "r1" / "alignment.nc") as x1, xr.open_dataset(tmp_path / "r2" / "alignment.nc") as x2:
+    with (
+        xr.open_dataset(tmp_path / "r1" / "alignment.nc") as x1,
+        xr.open_dataset(tmp_path / "r2" / "alignment.nc") as x2,
+    ):
         xr.testing.assert_identical(x1, x2)
         assert x1.attrs["model_id"] == "synthetic" and x1.attrs["analysis_tau"] == 0.85
         np.testing.assert_allclose(x1["cos"].values, a["cos"].values)
     import json
+
     curves = json.loads((tmp_path / "r1" / "alignment_curves.json").read_text())
     assert set(curves) == {"base", "fire", "_ci", "_meta"}
     assert len(curves["base"]["hi"]) == 10 and len(curves["_ci"]["base"]["hi"]["lo"]) == 10
@@ -279,7 +312,8 @@ def _degrade(ds, lang="hi", scale=1.5, seed=11):
 
 
 def test_regress_passes_identical_fails_degraded_refuses_incompatible(ds, tmp_path):
-    from analysis.regress import regress
+    from polylens.analysis.regress import regress
+
     run_analysis(ds, tmp_path / "old", n_boot=200, n_perm=200)
     run_analysis(ds, tmp_path / "same", n_boot=200, n_perm=200)
     table, failed = regress(tmp_path / "old", tmp_path / "same")
@@ -306,7 +340,7 @@ def test_regress_passes_identical_fails_degraded_refuses_incompatible(ds, tmp_pa
 
 # ------------------------------------------------------------------------------- taxonomy
 def test_taxonomy_detectors_on_hand_examples():
-    from analysis.taxonomy import classify_text, detect_unicode_edge, script_profile
+    from polylens.analysis.taxonomy import classify_text, detect_unicode_edge, script_profile
 
     def cats(text, lang, **kw):
         return {f.category for f in classify_text(text, lang, **kw)}
@@ -319,7 +353,9 @@ def test_taxonomy_detectors_on_hand_examples():
     assert cats("I have a headache since yesterday", "en") == set()
     assert "ZWJ" in detect_unicode_edge("क्\u200dष") and "ZWNJ" in detect_unicode_edge("می\u200cخواهم")
     assert "NFD" in detect_unicode_edge("cafe\u0301") and detect_unicode_edge("café") is None
-    assert "RLM" in detect_unicode_edge("مرحبا\u200f") and "non-ASCII digits" in detect_unicode_edge("खुराक ५ mg")
+    assert "RLM" in detect_unicode_edge("مرحبا\u200f") and "non-ASCII digits" in detect_unicode_edge(
+        "खुराक ५ mg"
+    )
     assert "FORMAL_REGISTER" in cats("The patient presented with acute myocardial infarction", "en")
     assert "FORMAL_REGISTER" in cats("उच्च रक्तचाप का निदान", "hi")
     assert "FORMAL_REGISTER" not in cats("my heart hurts", "en")
@@ -329,21 +365,40 @@ def test_taxonomy_detectors_on_hand_examples():
 
 
 def test_failure_cases_flags_degraded_variant(ds, res, tmp_path):
-    from analysis.failures import failure_cases
+    from polylens.analysis.failures import failure_cases
+
     edge = make_ds(n_units=6, d=128, seed=3)
     edge = edge.rename({"concept": "item"})
     r = edge["resid"].values.astype(np.float32)
-    r[1, 1, :2] += 3.0 * np.random.default_rng(0).standard_normal(r[1, 1, :2].shape)  # fire worse on hi items 0,1
+    r[1, 1, :2] += 3.0 * np.random.default_rng(0).standard_normal(
+        r[1, 1, :2].shape
+    )  # fire worse on hi items 0,1
     edge["resid"] = (edge["resid"].dims, r.astype(np.float16))
-    texts = np.array([["x"] * 6, ["mujhe bukhar hai aur dard hai", "मुझे fever है", "क्\u200dष", "cafe\u0301",
-                                  "myocardial infarction", "ठीक"], ["a"] * 6, ["b"] * 6], dtype=object)
+    texts = np.array(
+        [
+            ["x"] * 6,
+            [
+                "mujhe bukhar hai aur dard hai",
+                "मुझे fever है",
+                "क्\u200dष",
+                "cafe\u0301",
+                "myocardial infarction",
+                "ठीक",
+            ],
+            ["a"] * 6,
+            ["b"] * 6,
+        ],
+        dtype=object,
+    )
     edge["text"] = (("lang", "item"), texts)
     fc = failure_cases(edge, res)
     hi = fc[(fc.lang == "hi") & (fc.variant == "fire")].set_index("item")
     assert hi.loc["c000", "failure"] and hi.loc["c001", "failure"]
     assert not hi.loc[["c002", "c003", "c004", "c005"], "failure"].any()
     assert "TRANSLITERATION" in hi.loc["c000", "categories"] and "CODE_SWITCH" in hi.loc["c001", "categories"]
-    assert "UNICODE_EDGE" in hi.loc["c002", "categories"] and "FORMAL_REGISTER" in hi.loc["c004", "categories"]
+    assert (
+        "UNICODE_EDGE" in hi.loc["c002", "categories"] and "FORMAL_REGISTER" in hi.loc["c004", "categories"]
+    )
     assert "peak cos" in hi.loc["c000", "model_evidence"]
     bad = edge.copy()
     bad.attrs = {**edge.attrs, "weights_sha256": '{"base": "other", "fire": "w1"}'}
@@ -355,13 +410,18 @@ def test_failure_cases_flags_degraded_variant(ds, res, tmp_path):
 
 def test_analysis_package_does_not_import_torch():
     import subprocess
-    code = ("import sys, analysis.alignment, analysis.taxonomy, analysis.regress, analysis.failures, analysis.cka; "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+
+    code = (
+        "import sys, analysis.alignment, analysis.taxonomy, analysis.regress, analysis.failures, analysis.cka; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
+    )
 
 
 def test_headline_table_reads_the_known_answers(res):
-    from analysis.summary import format_headline, headline_table
+    from polylens.analysis.summary import format_headline, headline_table
 
     table = headline_table(res).set_index(["variant", "lang"])
     hi, noise = table.loc[("base", "hi")], table.loc[("base", "noise")]

@@ -5,16 +5,22 @@ import numpy as np
 import pytest
 import torch
 
-from hooks.capture import content_mask, pool_batch
-from storage.assemble import layer_labels
+from polylens.hooks.capture import content_mask, pool_batch
+from polylens.storage.assemble import layer_labels
 
-TEXTS = ["All human beings are born free and equal in dignity and rights.",
-         "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।",
-         "Watu wote wamezaliwa huru.",
-         "人人生而自由,在尊严和权利上一律平等。",
-         "Hello."]
-UNRELATED = ["The cat sleeps on the warm roof.", "Mvua inanyesha sana leo asubuhi.",
-             "Je mange une pomme rouge.", "El tren llega tarde otra vez."]
+TEXTS = [
+    "All human beings are born free and equal in dignity and rights.",
+    "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।",
+    "Watu wote wamezaliwa huru.",
+    "人人生而自由,在尊严和权利上一律平等。",
+    "Hello.",
+]
+UNRELATED = [
+    "The cat sleeps on the warm roof.",
+    "Mvua inanyesha sana leo asubuhi.",
+    "Je mange une pomme rouge.",
+    "El tren llega tarde otra vez.",
+]
 
 
 def reference_pooled(model, text, strip=True):
@@ -33,7 +39,7 @@ def test_pooled_equals_hidden_states(fixture, request):
     assert got.shape == (len(TEXTS), model.n_layers + 1, model.d_model)
     for i, text in enumerate(TEXTS):
         ref = reference_pooled(model, text)
-        np.testing.assert_allclose(got[i, :model.n_layers], ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[i, : model.n_layers], ref, rtol=1e-4, atol=1e-5)
 
 
 def test_batch_size_order_and_padding_side_do_not_matter(tiny_cohere2):
@@ -70,8 +76,12 @@ def test_content_mask_convention(tiny_gemma3):
 def test_stops_after_last_needed_layer_and_never_runs_lm_head(tiny_cohere2):
     calls = {"last_block": 0, "head": 0}
     bridge = tiny_cohere2.bridge
-    handles = [bridge.blocks[-1].register_forward_pre_hook(lambda *a: calls.__setitem__("last_block", calls["last_block"] + 1)),
-               bridge.unembed.register_forward_hook(lambda *a: calls.__setitem__("head", calls["head"] + 1))]
+    handles = [
+        bridge.blocks[-1].register_forward_pre_hook(
+            lambda *a: calls.__setitem__("last_block", calls["last_block"] + 1)
+        ),
+        bridge.unembed.register_forward_hook(lambda *a: calls.__setitem__("head", calls["head"] + 1)),
+    ]
     try:
         part = pool_batch(tiny_cohere2, TEXTS[:2], points=[0, 2]).acts["resid"]
         assert calls == {"last_block": 0, "head": 0}
@@ -120,5 +130,4 @@ def test_gemma_pooled_equals_hidden_states(gemma):
     got = pool_batch(gemma, TEXTS).acts["resid"]
     for i, text in enumerate(TEXTS):
         ref = reference_pooled(gemma, text)
-        np.testing.assert_allclose(got[i, :gemma.n_layers], ref, rtol=1e-4,
-                                   atol=1e-4 * np.abs(ref).max())
+        np.testing.assert_allclose(got[i, : gemma.n_layers], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

@@ -4,24 +4,39 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.diffing import (DiffConfig, cka_by_layer, mean_ci, reduction_ci, run_diff,
-                              shared_vocab_filter, write_results)
-from analysis.transport import (IdentityMap, ProcrustesMap, RidgeMap, group_kfold, group_split,
-                                shuffle_pairs)
-from errors import IncompatibleVariantsError
+from polylens.analysis.diffing import (
+    DiffConfig,
+    cka_by_layer,
+    mean_ci,
+    reduction_ci,
+    run_diff,
+    shared_vocab_filter,
+    write_results,
+)
+from polylens.analysis.transport import (
+    IdentityMap,
+    ProcrustesMap,
+    RidgeMap,
+    group_kfold,
+    group_split,
+    shuffle_pairs,
+)
+from polylens.errors import IncompatibleVariantsError
 
-TEXTS = ["All human beings are born free and equal in dignity and rights.",
-         "Everyone has the right to life, liberty and security of person.",
-         "Tous les êtres humains naissent libres et égaux en dignité et en droits.",
-         "Toda persona tiene derecho a la vida, a la libertad y a la seguridad.",
-         "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।",
-         "Watu wote wamezaliwa huru, hadhi na haki zao ni sawa.",
-         "人人生而自由，在尊严和权利上一律平等。",
-         "No one shall be held in slavery or servitude!"]
+TEXTS = [
+    "All human beings are born free and equal in dignity and rights.",
+    "Everyone has the right to life, liberty and security of person.",
+    "Tous les êtres humains naissent libres et égaux en dignité et en droits.",
+    "Toda persona tiene derecho a la vida, a la libertad y a la seguridad.",
+    "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।",
+    "Watu wote wamezaliwa huru, hadhi na haki zao ni sawa.",
+    "人人生而自由，在尊严和权利上一律平等。",
+    "No one shall be held in slavery or servitude!",
+]
 
 
 def _load(name):
-    from hooks.models import load_model
+    from polylens.hooks.models import load_model
 
     return load_model(name)
 
@@ -50,15 +65,16 @@ def twin():
 
 @pytest.fixture(scope="module")
 def batch(base):
-    from hooks.patching import encode
+    from polylens.hooks.patching import encode
 
     return encode(base, TEXTS, k=3)
 
 
 # ------------------------------------------------------------------ positions
 
+
 def test_content_positions_skip_specials_and_trailing_punctuation(base):
-    from hooks.patching import content_mask, content_positions
+    from polylens.hooks.patching import content_mask, content_positions
 
     tok = base.tokenizer
     ids = tok("Hello world. !").input_ids
@@ -66,7 +82,7 @@ def test_content_positions_skip_specials_and_trailing_punctuation(base):
     assert not mask[0]  # BOS
     last = content_positions(tok, ids)[-1]
     assert tok.decode([ids[last]]).strip() not in ("", ".", "!")
-    assert "world" in tok.decode(ids[:last + 1])
+    assert "world" in tok.decode(ids[: last + 1])
     pos = content_positions(tok, ids, k=3)
     assert pos[-1] == last and len(pos) == len(set(pos)) <= 3
     assert content_mask(tok, ids, skip_trailing_punct=False)[-1]
@@ -74,8 +90,9 @@ def test_content_positions_skip_specials_and_trailing_punctuation(base):
 
 # ------------------------------------------------------------------ patching
 
+
 def test_patching_own_activations_is_a_noop_and_foreign_values_are_not(base, batch):
-    from hooks.patching import Patcher
+    from polylens.hooks.patching import Patcher
 
     p = Patcher(base, base, batch)
     for site, layer in [("resid_post", 0), ("resid_post", 2), ("attn_out", 1), ("mlp_out", 4)]:
@@ -87,7 +104,7 @@ def test_patching_own_activations_is_a_noop_and_foreign_values_are_not(base, bat
 
 
 def test_identical_models_kl_zero_and_cka_one(base, twin, batch):
-    from hooks.patching import Patcher, capture
+    from polylens.hooks.patching import Patcher, capture
 
     kl = Patcher(base, twin, batch, positions="all").kl_by_layer()
     assert kl.shape == (base.n_layers + 1, len(TEXTS))
@@ -100,7 +117,7 @@ def test_identical_models_kl_zero_and_cka_one(base, twin, batch):
 
 
 def test_perturbed_kl_positive_and_grows_with_perturbation(base, batch):
-    from hooks.patching import Patcher, capture
+    from polylens.hooks.patching import Patcher, capture
 
     means, ckas = [], []
     for scale in (0.05, 0.3):
@@ -116,7 +133,7 @@ def test_perturbed_kl_positive_and_grows_with_perturbation(base, batch):
 
 
 def test_incompatible_pair_refused(base):
-    from hooks.patching import Patcher, encode
+    from polylens.hooks.patching import Patcher, encode
 
     other = _load("tiny-gemma3")  # same tokenizer and shapes, different architecture
     with pytest.raises(IncompatibleVariantsError, match="different architectures"):
@@ -124,8 +141,8 @@ def test_incompatible_pair_refused(base):
 
 
 def test_incompatible_processing_refused(base):
-    from hooks.models import load_model
-    from hooks.patching import Patcher, encode
+    from polylens.hooks.models import load_model
+    from polylens.hooks.patching import Patcher, encode
 
     compat = load_model("tiny-cohere2", processing="compat")
     with pytest.raises(IncompatibleVariantsError):
@@ -133,6 +150,7 @@ def test_incompatible_processing_refused(base):
 
 
 # ------------------------------------------------------------------ transport maps
+
 
 def _planted(n_prompts=80, per=6, d_in=24, d_out=16, noise=0.01, seed=0):
     rng = np.random.default_rng(seed)
@@ -218,6 +236,7 @@ def test_splits_never_leak_a_prompt():
 
 # ------------------------------------------------------------------ statistics, fairness
 
+
 def test_cka_by_layer_reference_and_widths():
     np.random.seed(1337)
     x = np.random.randn(100, 10)
@@ -276,12 +295,22 @@ def test_fairness_filter_counts():
 
 # ------------------------------------------------------------------ end to end
 
+
 def test_run_diff_end_to_end(base, twin, tmp_path):
     import xarray as xr
 
-    cfg = DiffConfig("tiny-cohere2", "tiny-cohere2", probes="udhr", langs=["en", "fr", "hi"],
-                     limit=6, k_positions=8, n_boot=50, alphas=(0.0, 0.5, 1.0),
-                     methods=("identity", "ridge", "ridge_residual"), patch_layers=[2])
+    cfg = DiffConfig(
+        "tiny-cohere2",
+        "tiny-cohere2",
+        probes="udhr",
+        langs=["en", "fr", "hi"],
+        limit=6,
+        k_positions=8,
+        n_boot=50,
+        alphas=(0.0, 0.5, 1.0),
+        methods=("identity", "ridge", "ridge_residual"),
+        patch_layers=[2],
+    )
     ds = run_diff(cfg, models=(base, twin), quiet=True)
     np.testing.assert_allclose(ds["cka"].values, 1.0, atol=1e-6)
     assert np.abs(ds["kl"].values).max() < 1e-6
@@ -297,8 +326,13 @@ def test_run_diff_end_to_end(base, twin, tmp_path):
     back = xr.open_dataset(path)
     assert back.attrs["a_weights_sha256"] == base.weights_sha256
     assert back.attrs["probe_set_sha256"] and back.attrs["fairness_n_kept"] == 18
-    assert set(back["control_kl"].condition.values) >= {"raw", "mapped", "mismatched_layer",
-                                                       "shuffled_pairs", "ablate"}
+    assert set(back["control_kl"].condition.values) >= {
+        "raw",
+        "mapped",
+        "mismatched_layer",
+        "shuffled_pairs",
+        "ablate",
+    }
     assert back["cka_ci"].sel(ci="lo").shape == back["cka"].shape
     back.close()
 
@@ -306,11 +340,33 @@ def test_run_diff_end_to_end(base, twin, tmp_path):
 def test_cli_diff_skip_maps_writes_kl_and_cka(tmp_path, capsys):
     import xarray as xr
 
-    import cli
+    from polylens import cli
 
-    code = cli.main(["diff", "--a", "tiny-cohere2", "--b", "tiny-cohere2-fire", "--probes", "udhr",
-                     "--langs", "en", "fr", "--limit", "5", "--kl-layers", "0", "2", "4",
-                     "--skip-maps", "--n-boot", "50", "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "diff",
+            "--a",
+            "tiny-cohere2",
+            "--b",
+            "tiny-cohere2-fire",
+            "--probes",
+            "udhr",
+            "--langs",
+            "en",
+            "fr",
+            "--limit",
+            "5",
+            "--kl-layers",
+            "0",
+            "2",
+            "4",
+            "--skip-maps",
+            "--n-boot",
+            "50",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "tiny-cohere2 vs tiny-cohere2-fire" in out and "wrote" in out
@@ -323,10 +379,25 @@ def test_cli_diff_skip_maps_writes_kl_and_cka(tmp_path, capsys):
 
 
 def test_cli_diff_refuses_incompatible(tmp_path, capsys):
-    import cli
+    from polylens import cli
 
-    code = cli.main(["diff", "--a", "tiny-cohere2", "--b", "tiny-gemma3", "--probes", "udhr",
-                     "--langs", "en", "--limit", "8", "--out", str(tmp_path)])
+    code = cli.main(
+        [
+            "diff",
+            "--a",
+            "tiny-cohere2",
+            "--b",
+            "tiny-gemma3",
+            "--probes",
+            "udhr",
+            "--langs",
+            "en",
+            "--limit",
+            "8",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     assert "different architectures" in capsys.readouterr().err
     assert not (tmp_path / "diff.nc").exists()

@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-import figures  # noqa: E402
-from errors import StorageError, ToolkitError  # noqa: E402
-from figures import REGISTRY, Results, available, make_figure, render_all  # noqa: E402
-from figures.alignment import collapse_layer, three_panel_langs  # noqa: E402
-from figures.style import OKABE_ITO  # noqa: E402
-from figures_fixture import assert_band, by_gid, make_results, the  # noqa: E402
+from figures_fixture import assert_band, make_results, the  # noqa: E402
+
+from polylens.errors import StorageError, ToolkitError  # noqa: E402
+from polylens.figures import REGISTRY, Results, available, make_figure, render_all  # noqa: E402
+from polylens.figures.alignment import collapse_layer, three_panel_langs  # noqa: E402
+from polylens.figures.style import OKABE_ITO  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -63,6 +63,7 @@ def draw(res):
         fig = make_figure(name, res)
         made.append(fig)
         return fig
+
     yield _draw
     for f in made:
         plt.close(f)
@@ -72,13 +73,21 @@ def draw(res):
 def test_registry_renders_every_figure_as_png_and_svg(rendered):
     out = rendered
     # the full alignment result set allows every alignment figure (quant/diff figures need their own files)
-    assert set(out) == {n for n, s in REGISTRY.items() if s.func.__module__ == "figures.alignment"}
+    assert set(out) == {n for n, s in REGISTRY.items() if s.func.__module__ == "polylens.figures.alignment"}
     for name, paths in out.items():
         assert [p.suffix for p in paths] == [".png", ".svg"]
         assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 5000
         assert b"<svg" in paths[1].read_bytes()[:2000]
-    names = {"alignment_curves", "three_panel", "rise_peak_collapse", "commitment_heatmap",
-             "commitment_by_concept", "threshold_sweep", "retrieval_by_layer", "cka_by_layer"}
+    names = {
+        "alignment_curves",
+        "three_panel",
+        "rise_peak_collapse",
+        "commitment_heatmap",
+        "commitment_by_concept",
+        "threshold_sweep",
+        "retrieval_by_layer",
+        "cka_by_layer",
+    }
     assert names <= set(out)
 
 
@@ -101,14 +110,17 @@ def test_registry_renders_only_what_the_files_allow(results_dir, tmp_path):
 
 
 def test_figure_decorator_extends_registry_with_variable_level_needs(results_dir, tmp_path):
-    from figures.registry import figure
+    from polylens.figures.registry import figure
 
     @figure("test_extra_quant", needs=["quant.nc:disparity"])
     def _extra(res):  # pragma: no cover - never drawn here
         raise AssertionError
+
     try:
         assert "test_extra_quant" not in [s.name for s in available(results_dir)]
-        assert Results(results_dir).has("alignment.nc:cka") and not Results(results_dir).has("alignment.nc:nope")
+        assert Results(results_dir).has("alignment.nc:cka") and not Results(results_dir).has(
+            "alignment.nc:nope"
+        )
     finally:
         REGISTRY.pop("test_extra_quant")
 
@@ -125,9 +137,15 @@ def test_alignment_curves_draw_stored_curves_ci_and_null(draw, res, nc, results_
             line = the(fig, f"cos:{v}:{g}")
             np.testing.assert_array_equal(line.get_xdata(), layers)
             np.testing.assert_array_equal(line.get_ydata(), s["cos"].values)
-            np.testing.assert_allclose(line.get_ydata(), curves[v][g], atol=1e-6)  # same as the JSON side file
-            assert_band(the(fig, f"cos_ci:{v}:{g}"), layers, s["cos_ci"].sel(ci="lo").values,
-                        s["cos_ci"].sel(ci="hi").values)
+            np.testing.assert_allclose(
+                line.get_ydata(), curves[v][g], atol=1e-6
+            )  # same as the JSON side file
+            assert_band(
+                the(fig, f"cos_ci:{v}:{g}"),
+                layers,
+                s["cos_ci"].sel(ci="lo").values,
+                s["cos_ci"].sel(ci="hi").values,
+            )
             assert_band(the(fig, f"null:{v}:{g}"), layers, s["null_mean"].values, s["null_q95_mean"].values)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert "Hindi (hi) · Devanagari" in titles and "Amharic (am) · Ethiopic" in titles
@@ -144,8 +162,11 @@ def test_three_panel_picks_latin_indic_ethiopic_from_script_coord(draw, res, nc)
             line = the(fig, f"cos:{v}:{g}")
             assert line.axes is ax
             np.testing.assert_array_equal(line.get_ydata(), nc["cos"].sel(variant=v, lang=g).values)
-    assert [ax.get_title() for ax in fig.axes][:3] == ["Swahili (sw) — Latin script", "Hindi (hi) — Indic script",
-                                                       "Amharic (am) — Ethiopic script"]
+    assert [ax.get_title() for ax in fig.axes][:3] == [
+        "Swahili (sw) — Latin script",
+        "Hindi (hi) — Indic script",
+        "Amharic (am) — Ethiopic script",
+    ]
 
 
 def test_rise_peak_collapse_marks_are_at_stored_layers(draw, res, nc, results_dir):
@@ -154,7 +175,9 @@ def test_rise_peak_collapse_marks_are_at_stored_layers(draw, res, nc, results_di
     s = nc.sel(variant=v, lang=g)
     np.testing.assert_array_equal(the(fig, f"cos:{v}:{g}").get_ydata(), s["cos"].values)
     peak = the(fig, "peak")
-    assert peak.get_xdata()[0] == float(s["peak_layer"]) and peak.get_ydata()[0] == pytest.approx(float(s["peak_cos"]))
+    assert peak.get_xdata()[0] == float(s["peak_layer"]) and peak.get_ydata()[0] == pytest.approx(
+        float(s["peak_cos"])
+    )
     seg = the(fig, "peak_ci").get_segments()[0]
     np.testing.assert_allclose(sorted(seg[:, 1]), s["peak_cos_ci"].values, atol=1e-9)
     # collapse recomputed here from the stored arrays by its documented rule
@@ -163,7 +186,9 @@ def test_rise_peak_collapse_marks_are_at_stored_layers(draw, res, nc, results_di
     expected = float(nc["layer"].values[np.argmax(after)])
     assert after.any() and collapse_layer(res, v, g) == expected
     col = the(fig, "collapse")
-    assert col.get_xdata()[0] == expected and col.get_ydata()[0] == pytest.approx(float(s["cos"].sel(layer=expected)))
+    assert col.get_xdata()[0] == expected and col.get_ydata()[0] == pytest.approx(
+        float(s["cos"].sel(layer=expected))
+    )
     assert float(s["peak_layer"]) < expected < nc["layer"].values[-1]
     cm = pd.read_csv(results_dir / "commitment_matrix.csv").set_index(["variant", "lang"])
     commit = the(fig, "commit")
@@ -175,7 +200,9 @@ def test_rise_peak_collapse_marks_are_at_stored_layers(draw, res, nc, results_di
 def test_collapse_fallback_when_peak_below_tau(res, nc):
     s = nc.sel(variant="base", lang="yo")  # never reaches tau
     assert float(s["peak_cos"]) < float(nc.attrs["analysis_tau"])
-    after = (nc["layer"].values > float(s["peak_layer"])) & (s["cos_ci"].sel(ci="hi").values < float(s["peak_cos_ci"][0]))
+    after = (nc["layer"].values > float(s["peak_layer"])) & (
+        s["cos_ci"].sel(ci="hi").values < float(s["peak_cos_ci"][0])
+    )
     expected = float(nc["layer"].values[np.argmax(after)]) if after.any() else float("nan")
     np.testing.assert_equal(collapse_layer(res, "base", "yo"), expected)
 
@@ -192,10 +219,17 @@ def test_commitment_heatmap_array_equals_commitment_matrix(draw, results_dir):
     assert expected.loc["yo"].isna().all()  # the fixture's never-committing language
     assert the(fig, "cell:yo:base").get_text() == "never"
     r = cm.set_index(["lang", "variant"]).loc[("hi", "fire")]
-    assert the(fig, "cell:hi:fire").get_text() == f"{r.commit_layer:g}\n[{r.commit_ci_lo:g}, {r.commit_ci_hi:g}]"
+    assert (
+        the(fig, "cell:hi:fire").get_text() == f"{r.commit_layer:g}\n[{r.commit_ci_lo:g}, {r.commit_ci_hi:g}]"
+    )
     ax = im.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Swahili (sw)", "Hindi (hi)", "Amharic (am)",
-                                                          "French (fr)", "Yoruba (yo)"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Swahili (sw)",
+        "Hindi (hi)",
+        "Amharic (am)",
+        "French (fr)",
+        "Yoruba (yo)",
+    ]
 
 
 def test_commitment_by_concept_equals_per_unit_commitment(draw, res, nc):
@@ -209,7 +243,10 @@ def test_commitment_by_concept_equals_per_unit_commitment(draw, res, nc):
 
 
 def test_threshold_sweeps_draw_stored_sweep(draw, res, nc):
-    for name, var in (("threshold_sweep", "sweep_n_committed"), ("threshold_sweep_layer", "sweep_commit_layer")):
+    for name, var in (
+        ("threshold_sweep", "sweep_n_committed"),
+        ("threshold_sweep_layer", "sweep_commit_layer"),
+    ):
         fig = draw(name)
         for g in res.langs:
             for v in res.variants:
@@ -220,9 +257,15 @@ def test_threshold_sweeps_draw_stored_sweep(draw, res, nc):
                 assert the(fig, f"tau:{g}").get_xdata()[0] == float(nc.attrs["analysis_tau"])
 
 
-@pytest.mark.parametrize("name,var,ci", [("retrieval_by_layer", "retrieval_mexa", True), ("cka_by_layer", "cka", False),
-                                         ("cka_debiased_by_layer", "cka_debiased", False),
-                                         ("margin_by_layer", "margin", True)])
+@pytest.mark.parametrize(
+    "name,var,ci",
+    [
+        ("retrieval_by_layer", "retrieval_mexa", True),
+        ("cka_by_layer", "cka", False),
+        ("cka_debiased_by_layer", "cka_debiased", False),
+        ("margin_by_layer", "margin", True),
+    ],
+)
 def test_layer_metric_figures_draw_stored_values(draw, res, nc, name, var, ci):
     fig = draw(name)
     for g in res.langs:
@@ -230,14 +273,19 @@ def test_layer_metric_figures_draw_stored_values(draw, res, nc, name, var, ci):
             s = nc.sel(variant=v, lang=g)
             np.testing.assert_array_equal(the(fig, f"{var}:{v}:{g}").get_ydata(), s[var].values)
             if ci:
-                assert_band(the(fig, f"{var}_ci:{v}:{g}"), nc["layer"].values, s[f"{var}_ci"].sel(ci="lo").values,
-                            s[f"{var}_ci"].sel(ci="hi").values)
+                assert_band(
+                    the(fig, f"{var}_ci:{v}:{g}"),
+                    nc["layer"].values,
+                    s[f"{var}_ci"].sel(ci="lo").values,
+                    s[f"{var}_ci"].sel(ci="hi").values,
+                )
 
 
 def test_single_variant_results_without_script_coord(tmp_path):
-    from analysis.alignment import run_analysis
-    from figures.report import build_report
     from figures_fixture import make_activation_ds
+
+    from polylens.analysis.alignment import run_analysis
+    from polylens.figures.report import build_report
 
     ds = make_activation_ds(n_units=8, d=24).sel(variant=["base"]).drop_vars("script")
     run_analysis(ds, tmp_path / "r", n_boot=30, n_perm=50)
@@ -282,14 +330,14 @@ def test_figures_and_report_never_import_torch_or_models(results_dir, rendered, 
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'transformer_lens', 'transformers', 'hooks'):
+        if name.split('.')[0] in ('torch', 'transformer_lens', 'transformers') or name.startswith('polylens.hooks'):
             raise ImportError('figures must not import ' + name)
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(ROOT)!r})
-import figures, figures.report
-figures.render_all({str(results_dir)!r}, {str(tmp_path / 'f')!r}, only=['rise_peak_collapse'])
-figures.report.build_report({str(results_dir)!r}, {str(tmp_path / 'r.html')!r})
-bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformer_lens', 'transformers', 'hooks')]
+import polylens.figures as figures, polylens.figures.report
+figures.render_all({str(results_dir)!r}, {str(tmp_path / "f")!r}, only=['rise_peak_collapse'])
+figures.report.build_report({str(results_dir)!r}, {str(tmp_path / "r.html")!r})
+bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformer_lens', 'transformers') or m.startswith('polylens.hooks')]
 assert not bad, bad
 print('ok')
 """
@@ -301,10 +349,25 @@ print('ok')
 
 # ------------------------------------------------------------------------------ CLI
 def test_cli_figures_and_report(results_dir, tmp_path, capsys):
-    import cli
+    from polylens import cli
 
-    assert cli.main(["figures", "--results", str(results_dir), "--out", str(tmp_path / "f"), "--formats", "svg",
-                     "--only", "three_panel", "commitment_heatmap"]) == 0
+    assert (
+        cli.main(
+            [
+                "figures",
+                "--results",
+                str(results_dir),
+                "--out",
+                str(tmp_path / "f"),
+                "--formats",
+                "svg",
+                "--only",
+                "three_panel",
+                "commitment_heatmap",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["commitment_heatmap.svg", "three_panel.svg"]
     assert cli.main(["report", "--results", str(results_dir), "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").is_file() and "wrote" in capsys.readouterr().out
@@ -315,27 +378,42 @@ def test_cli_figures_and_report(results_dir, tmp_path, capsys):
 # ------------------------------------------------------------------------------ report
 @pytest.fixture(scope="session")
 def report_html(results_dir, tmp_path_factory) -> Path:
-    from figures.report import build_report
+    from polylens.figures.report import build_report
 
     return build_report(results_dir, tmp_path_factory.mktemp("report") / "report.html")
 
 
 def test_report_is_self_contained_and_holds_stored_numbers(report_html, results_dir, nc, tmp_path):
-    from figures.report import build_report
+    from polylens.figures.report import build_report
 
     text = report_html.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", text)  # no network resources
     assert "<link" not in text and "@import" not in text
     imgs = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(imgs) == len(available(results_dir))
-    data = json.loads(re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', text,
-                                re.S).group(1).replace("<\\/", "</"))
-    np.testing.assert_allclose(data["cos"]["fire"]["hi"], nc["cos"].sel(variant="fire", lang="hi").values, atol=1e-6)
-    np.testing.assert_allclose(data["hi"]["earth"]["am"], nc["cos_ci"].sel(variant="earth", lang="am", ci="hi").values,
-                               atol=1e-6)
+    data = json.loads(
+        re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', text, re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
+    np.testing.assert_allclose(
+        data["cos"]["fire"]["hi"], nc["cos"].sel(variant="fire", lang="hi").values, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        data["hi"]["earth"]["am"], nc["cos_ci"].sel(variant="earth", lang="am", ci="hi").values, atol=1e-6
+    )
     assert data["layer_labels"][0] == "embed" and len(data["layers"]) == nc.sizes["layer"]
-    for needle in ("synthetic/tiny-aya-like", "aa11", "bb22", "cc33", "4.3.0", "pooling", "mean",
-                   "analysis_n_boot", "Hindi (hi)"):
+    for needle in (
+        "synthetic/tiny-aya-like",
+        "aa11",
+        "bb22",
+        "cc33",
+        "4.3.0",
+        "pooling",
+        "mean",
+        "analysis_n_boot",
+        "Hindi (hi)",
+    ):
         assert needle in text, needle
     cm = pd.read_csv(results_dir / "commitment_matrix.csv").set_index(["variant", "lang"])
     r = cm.loc[("fire", "hi")]
@@ -347,10 +425,14 @@ def test_report_is_self_contained_and_holds_stored_numbers(report_html, results_
 def _chromium_or_skip():
     from _cdp import find_chromium
 
-    pytest.importorskip("websocket", reason="PyPI websocket-client is needed to drive chromium (pip install websocket-client)")
+    pytest.importorskip(
+        "websocket", reason="PyPI websocket-client is needed to drive chromium (pip install websocket-client)"
+    )
     binary = find_chromium()
     if binary is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; setup.sh does this as root)")
+        pytest.skip(
+            "chromium is not installed (Debian: apt-get install -y chromium; setup.sh does this as root)"
+        )
     return binary
 
 
@@ -363,15 +445,19 @@ def test_report_in_headless_chromium(report_html):
         assert b.console_errors() == []
         foreign = [u for u in b.requested_urls() if not u.startswith(("file:", "data:"))]
         assert foreign == []  # nothing fetched from a network
-        decoded = b.eval("Promise.all(Array.from(document.images).map(i => i.decode().then(() => i.naturalWidth)))",
-                         await_promise=True)
+        decoded = b.eval(
+            "Promise.all(Array.from(document.images).map(i => i.decode().then(() => i.naturalWidth)))",
+            await_promise=True,
+        )
         assert len(decoded) >= 10 and all(w > 0 for w in decoded)
 
-        state = ("JSON.stringify({readout: document.getElementById('layer-readout').textContent,"
-                 " points: Array.from(document.querySelectorAll('#explorer-svg circle.point')).map(c =>"
-                 " [c.dataset.variant, c.dataset.lang, +c.getAttribute('cx'), +c.dataset.value]),"
-                 " rows: Array.from(document.querySelectorAll('#explorer-table tbody tr')).map(r => r.textContent),"
-                 " value: document.getElementById('layer-slider').value})")
+        state = (
+            "JSON.stringify({readout: document.getElementById('layer-readout').textContent,"
+            " points: Array.from(document.querySelectorAll('#explorer-svg circle.point')).map(c =>"
+            " [c.dataset.variant, c.dataset.lang, +c.getAttribute('cx'), +c.dataset.value]),"
+            " rows: Array.from(document.querySelectorAll('#explorer-table tbody tr')).map(r => r.textContent),"
+            " value: document.getElementById('layer-slider').value})"
+        )
         before = json.loads(b.eval(state))
         assert before["value"] == "0" and before["readout"].startswith("layer 0 ")
         data = json.loads(b.eval("document.getElementById('explorer-data').textContent"))

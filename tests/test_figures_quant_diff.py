@@ -26,14 +26,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from figures import REGISTRY, available, make_figure, render_all  # noqa: E402
-from figures.quant import degradation_order, intervention_families  # noqa: E402
-from figures.report import build_report  # noqa: E402
-from figures_fixture import assert_band as assert_band_within, the  # noqa: E402
+from figures_fixture import assert_band as assert_band_within  # noqa: E402
+from figures_fixture import the
 
-QUANT_FIGS = {"quant_degradation_by_language", "quant_disparity_by_config", "quant_disparity_vs_keep",
-              "quant_fertility_vs_degradation", "quant_weight_kurtosis", "quant_sink_by_layer",
-              "quant_specific_heads_by_layer"}
+from polylens.figures import REGISTRY, available, make_figure, render_all  # noqa: E402
+from polylens.figures.quant import degradation_order, intervention_families  # noqa: E402
+from polylens.figures.report import build_report  # noqa: E402
+
+QUANT_FIGS = {
+    "quant_degradation_by_language",
+    "quant_disparity_by_config",
+    "quant_disparity_vs_keep",
+    "quant_fertility_vs_degradation",
+    "quant_weight_kurtosis",
+    "quant_sink_by_layer",
+    "quant_specific_heads_by_layer",
+}
 DIFF_FIGS = {"diff_cka_by_layer", "diff_kl_by_layer", "diff_alpha_sweep", "diff_controls"}
 LANGS = ["en", "fr", "hi", "sw", "am", "yo"]  # 3 high, 3 low resource
 CONFIGS = ("int8-pc", "int3-pc", "int3-pc-keep1")  # int3-pc at k = 0 and 1%: one intervention curve
@@ -42,7 +50,7 @@ CONFIGS = ("int8-pc", "int3-pc", "int3-pc-keep1")  # int3-pc at k = 0 and 1%: on
 # ------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="session")
 def quant_dir(tmp_path_factory) -> Path:
-    from hooks import quant_pipeline as qp
+    from polylens.hooks import quant_pipeline as qp
 
     out = tmp_path_factory.mktemp("quant")
     quiet = dict(log=lambda *a, **k: None)
@@ -57,11 +65,21 @@ def quant_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def diff_dir(tmp_path_factory) -> Path:
-    from analysis.diffing import DiffConfig, run_diff, write_results
+    from polylens.analysis.diffing import DiffConfig, run_diff, write_results
 
-    cfg = DiffConfig("tiny-cohere2", "tiny-cohere2-fire", probes="udhr", langs=["en", "fr", "hi"], limit=4,
-                     k_positions=4, n_boot=50, alphas=(0.0, 0.5, 1.0), sites=("resid_post",), methods=("ridge",),
-                     patch_layers=[2])
+    cfg = DiffConfig(
+        "tiny-cohere2",
+        "tiny-cohere2-fire",
+        probes="udhr",
+        langs=["en", "fr", "hi"],
+        limit=4,
+        k_positions=4,
+        n_boot=50,
+        alphas=(0.0, 0.5, 1.0),
+        sites=("resid_post",),
+        methods=("ridge",),
+        patch_layers=[2],
+    )
     out = tmp_path_factory.mktemp("diff")
     write_results(run_diff(cfg, quiet=True), out)
     return out
@@ -90,6 +108,7 @@ def draw():
         fig = make_figure(name, path)
         made.append(fig)
         return fig
+
     yield _draw
     for f in made:
         plt.close(f)
@@ -121,22 +140,27 @@ def test_each_directory_renders_exactly_its_figures(quant_dir, diff_dir, tmp_pat
     assert set(out) == QUANT_FIGS and all(p.stat().st_size > 3000 for ps in out.values() for p in ps)
     assert set(render_all(diff_dir, tmp_path / "d", formats=["svg"])) == DIFF_FIGS
     assert QUANT_FIGS | DIFF_FIGS <= set(REGISTRY)
-    from figures.registry import PLUGIN_MODULES
+    from polylens.figures.registry import PLUGIN_MODULES
 
-    assert {"figures.quant", "figures.diff"} <= set(PLUGIN_MODULES)
+    assert {"polylens.figures.quant", "polylens.figures.diff"} <= set(PLUGIN_MODULES)
 
 
 def test_partial_results_render_what_they_hold(quant_dir, dd, tmp_path):
     """Only weights.nc -> only the kurtosis figure; a --skip-maps diff (no sweep / controls),
     written by the diffing writer, -> CKA and KL only."""
-    from analysis.diffing import write_results
+    from polylens.analysis.diffing import write_results
 
     w = tmp_path / "w"
     w.mkdir()
     shutil.copy(quant_dir / "weights.nc", w)
     assert [s.name for s in available(w)] == ["quant_weight_kurtosis"]
-    skip = dd.drop_vars([v for v in dd.data_vars if v.startswith(("sweep", "control", "kl_reduction", "best_alpha",
-                                                                  "transport"))])
+    skip = dd.drop_vars(
+        [
+            v
+            for v in dd.data_vars
+            if v.startswith(("sweep", "control", "kl_reduction", "best_alpha", "transport"))
+        ]
+    )
     write_results(skip, tmp_path / "s")
     assert {s.name for s in available(tmp_path / "s")} == {"diff_cka_by_layer", "diff_kl_by_layer"}
     html = build_report(tmp_path / "s", tmp_path / "s.html").read_text()
@@ -191,8 +215,12 @@ def test_disparity_vs_keep_is_the_intervention_curve(draw, quant_dir, ev):
     line = the(fig, "disparity_ratio:int3 per-channel")
     np.testing.assert_array_equal(line.get_xdata(), [0.0, 1.0])
     np.testing.assert_array_equal(line.get_ydata(), s["disparity_ratio"].values)
-    assert_band(the(fig, "disparity_ratio_ci:int3 per-channel"), [0.0, 1.0], s["disparity_ratio_lo"].values,
-                s["disparity_ratio_hi"].values)
+    assert_band(
+        the(fig, "disparity_ratio_ci:int3 per-channel"),
+        [0.0, 1.0],
+        s["disparity_ratio_lo"].values,
+        s["disparity_ratio_hi"].values,
+    )
     assert list(the(fig, "parity").get_ydata()) == [1.0, 1.0]
     assert line.axes.get_xscale() == "symlog"
 
@@ -209,10 +237,14 @@ def test_fertility_scatter_fit_and_band_are_stored(draw, quant_dir, ev):
             fit = the(fig, f"fit:{p}:{v}")
             np.testing.assert_array_equal(fit.get_xdata(), s["fit_x"].values)
             np.testing.assert_array_equal(fit.get_ydata(), s["fit_y"].values)
-            assert_band(the(fig, f"fit_ci:{p}:{v}"), s["fit_x"].values, s["fit_y_lo"].values, s["fit_y_hi"].values)
+            assert_band(
+                the(fig, f"fit_ci:{p}:{v}"), s["fit_x"].values, s["fit_y_lo"].values, s["fit_y_hi"].values
+            )
             # the stored fit (written by the pipeline) is the least-squares line over languages
             slope, icpt = np.polyfit(x, y, 1)
-            np.testing.assert_allclose(s["fit_y"].values, icpt + slope * s["fit_x"].values, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                s["fit_y"].values, icpt + slope * s["fit_x"].values, rtol=1e-9, atol=1e-12
+            )
             np.testing.assert_allclose(s["fit_x"].values[[0, -1]], [x.min(), x.max()])
             assert float(s["fit_slope_lo"]) <= float(s["fit_slope_hi"])
             r = float(s["correlation"].sel(stat="pearson_r"))
@@ -231,15 +263,19 @@ def test_weight_kurtosis_sinks_and_heads(draw, quant_dir):
     s = _load(quant_dir / "sinks.nc")
     fig = draw("quant_sink_by_layer", quant_dir)
     np.testing.assert_array_equal(the(fig, "layer_sink").get_ydata(), s["layer_sink"].values)
-    assert_band(the(fig, "layer_sink_ci"), s["block"].values, s["layer_sink_lo"].values, s["layer_sink_hi"].values)
+    assert_band(
+        the(fig, "layer_sink_ci"), s["block"].values, s["layer_sink_lo"].values, s["layer_sink_hi"].values
+    )
     h = _load(quant_dir / "heads.nc")
     np.testing.assert_array_equal(h["specific_share"].values, h["specific"].mean("head").values)
     fig = draw("quant_specific_heads_by_layer", quant_dir)
     for m in h["metric"].values:
-        np.testing.assert_array_equal(bar_heights(fig, f"specific_share:{m}"),
-                                      h["specific_share"].sel(metric=m).values)
-        np.testing.assert_array_equal(bar_heights(fig, f"significant_share:{m}"),
-                                      h["significant_share"].sel(metric=m).values)
+        np.testing.assert_array_equal(
+            bar_heights(fig, f"specific_share:{m}"), h["specific_share"].sel(metric=m).values
+        )
+        np.testing.assert_array_equal(
+            bar_heights(fig, f"significant_share:{m}"), h["significant_share"].sel(metric=m).values
+        )
 
 
 # ------------------------------------------------------------------------------ diffing: data drawn
@@ -273,17 +309,21 @@ def test_diff_alpha_sweep_draws_validation_sweep(draw, diff_dir, dd):
         np.testing.assert_array_equal(line.get_xdata(), alphas)
         np.testing.assert_array_equal(line.get_ydata(), dd["sweep_kl"].sel(**sel).values)
         ci = dd["sweep_kl_ci"].sel(**sel)
-        assert_band(the(fig, f"sweep_kl_ci:resid_post:2:{p}"), alphas, ci.sel(ci="lo").values, ci.sel(ci="hi").values)
-    assert the(fig, "best_alpha:resid_post:2").get_xdata()[0] == float(dd["best_alpha_train"].sel(site="resid_post",
-                                                                                                 patch_layer=2))
+        assert_band(
+            the(fig, f"sweep_kl_ci:resid_post:2:{p}"), alphas, ci.sel(ci="lo").values, ci.sel(ci="hi").values
+        )
+    assert the(fig, "best_alpha:resid_post:2").get_xdata()[0] == float(
+        dd["best_alpha_train"].sel(site="resid_post", patch_layer=2)
+    )
 
 
 def test_diff_controls_bar_heights_are_stored_kl(draw, diff_dir, dd):
     fig = draw("diff_controls", diff_dir)
     conds = ["raw", "mapped", "mismatched_layer", "shuffled_pairs"]
     c = dd.sel(site="resid_post", patch_layer=2)
-    np.testing.assert_array_equal(bar_heights(fig, "control_kl:resid_post:2"),
-                                  c["control_kl"].sel(condition=conds).values)
+    np.testing.assert_array_equal(
+        bar_heights(fig, "control_kl:resid_post:2"), c["control_kl"].sel(condition=conds).values
+    )
     lo, hi = segments(the(fig, "control_kl_ci:resid_post:2"), 1)
     np.testing.assert_allclose(lo, c["control_kl_ci"].sel(condition=conds, ci="lo").values, atol=1e-15)
     np.testing.assert_allclose(hi, c["control_kl_ci"].sel(condition=conds, ci="hi").values, atol=1e-15)
@@ -304,8 +344,10 @@ def test_quant_report_section(quant_dir, ev, tmp_path):
         assert f'id="fig-{name}"' in html
     for v in CONFIGS:  # the headline table: disparity per config with its CI, as stored
         s = ev.sel(variant=v)
-        cell = (f"{float(s.disparity_ratio):.2f} <span class=ci>[{float(s.disparity_ratio_lo):.2f}, "
-                f"{float(s.disparity_ratio_hi):.2f}]</span>")
+        cell = (
+            f"{float(s.disparity_ratio):.2f} <span class=ci>[{float(s.disparity_ratio_lo):.2f}, "
+            f"{float(s.disparity_ratio_hi):.2f}]</span>"
+        )
         assert f"<code>{v}</code>" in html and cell in html, v
     assert "tiny-cohere2" in html and "6 languages (3 low, 3 high resource)" in html
     assert build_report(quant_dir, tmp_path / "q2.html").read_bytes() == (tmp_path / "q.html").read_bytes()
@@ -319,15 +361,18 @@ def test_diff_report_section(diff_dir, dd, tmp_path):
     c = dd.sel(site="resid_post", patch_layer=2)
     for cond in ("raw", "mapped", "mismatched_layer", "shuffled_pairs", "ablate"):
         kl, ci = c["control_kl"].sel(condition=cond), c["control_kl_ci"].sel(condition=cond)
-        row = (f"<td>{cond.replace('_', ' ')}</td><td>{float(kl):.3g} <span class=ci>[{float(ci[0]):.3g}, "
-               f"{float(ci[1]):.3g}]</span></td>")
+        row = (
+            f"<td>{cond.replace('_', ' ')}</td><td>{float(kl):.3g} <span class=ci>[{float(ci[0]):.3g}, "
+            f"{float(ci[1]):.3g}]</span></td>"
+        )
         assert row in html, cond
 
 
 def test_combined_directory_report_and_cli(quant_dir, diff_dir, tmp_path, capsys):
     """Alignment + quantization + diffing results in one directory: every section, every figure."""
-    import cli
     from figures_fixture import make_results
+
+    from polylens import cli
 
     both = make_results(tmp_path / "all", n_boot=30, n_perm=50)
     for d in (quant_dir, diff_dir):
@@ -340,10 +385,27 @@ def test_combined_directory_report_and_cli(quant_dir, diff_dir, tmp_path, capsys
     ids = re.findall(r'<section id="([a-z]+)">', html)
     assert ids[:2] == ["methods", "headline"] and ids.index("quantization") < ids.index("diffing")
     assert len(_imgs(html)) == len(specs) and "explorer-data" in html
-    assert cli.main(["figures", "--results", str(diff_dir), "--out", str(tmp_path / "f"), "--formats", "svg"]) == 0
+    assert (
+        cli.main(["figures", "--results", str(diff_dir), "--out", str(tmp_path / "f"), "--formats", "svg"])
+        == 0
+    )
     assert sorted(p.stem for p in (tmp_path / "f").iterdir()) == sorted(DIFF_FIGS)
-    assert cli.main(["figures", "--results", str(quant_dir), "--out", str(tmp_path / "g"), "--formats", "png",
-                     "--only", "quant_disparity_vs_keep"]) == 0
+    assert (
+        cli.main(
+            [
+                "figures",
+                "--results",
+                str(quant_dir),
+                "--out",
+                str(tmp_path / "g"),
+                "--formats",
+                "png",
+                "--only",
+                "quant_disparity_vs_keep",
+            ]
+        )
+        == 0
+    )
     assert [p.name for p in (tmp_path / "g").iterdir()] == ["quant_disparity_vs_keep.png"]
     capsys.readouterr()
 
@@ -354,15 +416,15 @@ import sys, importlib.abc
 BLOCK = ('torch', 'transformer_lens', 'transformers', 'hooks')
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in BLOCK:
+        if name.split('.')[0] in BLOCK or name.startswith('polylens.hooks'):
             raise ImportError('figures must not import ' + name)
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(ROOT)!r})
-import figures, figures.report
+import polylens.figures as figures, polylens.figures.report
 for d, o in (({str(quant_dir)!r}, 'q'), ({str(diff_dir)!r}, 'd')):
     figures.render_all(d, {str(tmp_path)!r} + '/' + o, formats=['png'])
     figures.report.build_report(d, {str(tmp_path)!r} + '/' + o + '.html')
-bad = [m for m in sys.modules if m.split('.')[0] in BLOCK or m in ('analysis.quantization', 'analysis.diffing')]
+bad = [m for m in sys.modules if m.split('.')[0] in BLOCK or m.startswith('polylens.hooks') or m in ('polylens.analysis.quantization', 'polylens.analysis.diffing')]
 assert not bad, bad
 print('ok')
 """

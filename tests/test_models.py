@@ -7,13 +7,15 @@ import time
 import pytest
 import torch
 
-from errors import IncompatibleVariantsError, ModelUnavailableError, UnknownModelError
-from hooks.models import check_comparable, load_model, local_folder, pick_device
-from hooks.registry import REGISTRY, resolve
-from hooks.smoke import top_next_tokens
+from polylens.errors import IncompatibleVariantsError, ModelUnavailableError, UnknownModelError
+from polylens.hooks.models import check_comparable, load_model, local_folder, pick_device
+from polylens.hooks.registry import REGISTRY, resolve
+from polylens.hooks.smoke import top_next_tokens
 
-LONG_TEXT = ("All human beings are born free and equal in dignity and rights. "
-             "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।")
+LONG_TEXT = (
+    "All human beings are born free and equal in dignity and rights. "
+    "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतन्त्रता प्राप्त है।"
+)
 
 
 def resid_names(n_layers):
@@ -27,7 +29,8 @@ def check_bridge_fidelity(model, text=LONG_TEXT, tol=1e-4):
     with torch.no_grad():
         hf_out = hf(ids, output_hidden_states=True)
         logits, cache = model.bridge.run_with_cache(
-            ids, names_filter=lambda n: n.endswith(("hook_resid_pre", "hook_resid_post")))
+            ids, names_filter=lambda n: n.endswith(("hook_resid_pre", "hook_resid_post"))
+        )
     assert (logits - hf_out.logits).abs().max().item() <= tol
     L = model.n_layers
     for i in range(L - 1):
@@ -41,7 +44,8 @@ def check_bridge_fidelity(model, text=LONG_TEXT, tol=1e-4):
 
 def test_registry_has_required_models():
     for name in ["gemma-3-270m", "tiny-cohere2", "tiny-gemma3"] + [
-            f"tiny-aya-{v}" for v in ("base", "global", "fire", "earth", "water")]:
+        f"tiny-aya-{v}" for v in ("base", "global", "fire", "earth", "water")
+    ]:
         assert name in REGISTRY
     assert resolve("tiny-aya-earth").location == "CohereLabs/tiny-aya-earth"
     assert resolve("tiny-aya-earth").family == "tiny-aya"
@@ -108,8 +112,12 @@ def test_gated_hub_model_offline_is_one_clear_error():
 
 def test_cli_user_errors_exit_2_without_traceback():
     for args in (["quickstart", "--model", "tiny-aya-fir"], ["quickstart", "--model", "tiny-aya-water"]):
-        proc = subprocess.run([sys.executable, "cli.py", *args], capture_output=True, text=True,
-                              env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.run(
+            [sys.executable, "cli.py", *args],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+        )
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")

@@ -1,4 +1,5 @@
 """Tests for the probes package: committed sets, validation errors, builders, loaders."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-import probes
-from errors import ProbeError, ToolkitError
-from probes import LANGUAGES, get_language, list_probe_sets, load_probe_set, validate
-from probes.core import DATA_DIR
-from probes.edge_cases import CATEGORIES
-from probes.languages import SEED_LANGUAGES, VARIANTS
+from polylens.errors import ProbeError, ToolkitError
+from polylens.probes import LANGUAGES, get_language, list_probe_sets, load_probe_set, validate
+from polylens.probes.core import DATA_DIR
+from polylens.probes.edge_cases import CATEGORIES
+from polylens.probes.languages import SEED_LANGUAGES, VARIANTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BAD = FIXTURES / "bad_probes"
-REQUIRED = {"en", "hi", "bn", "sw", "am", "fr", "es", "ar", "yo", "ta", "kk", "zh", "ja", "he",
-            "id", "pt"}
+REQUIRED = {"en", "hi", "bn", "sw", "am", "fr", "es", "ar", "yo", "ta", "kk", "zh", "ja", "he", "id", "pt"}
 
 
 # ----------------------------------------------------------------------------- languages
@@ -28,8 +27,9 @@ def test_languages_cover_required_set_with_valid_fields():
     assert len(LANGUAGES) >= 20 and REQUIRED <= set(LANGUAGES)
     for lang in LANGUAGES.values():
         assert len(lang.script) == 4 and lang.script[0].isupper()
-        assert lang.resource == ("high" if lang.joshi_class >= 4 else
-                                 "medium" if lang.joshi_class == 3 else "low")
+        assert lang.resource == (
+            "high" if lang.joshi_class >= 4 else "medium" if lang.joshi_class == 3 else "low"
+        )
         assert lang.target_variant in VARIANTS
     assert get_language("en").target_variant == "global"
     assert get_language("hi").target_variant == "fire"
@@ -85,8 +85,18 @@ def test_concept_names_match_cldr_flags():
 def test_medical_design_and_verification():
     ps = load_probe_set("medical")
     assert len(ps.units) == 20 and ps.languages == list(SEED_LANGUAGES)
-    assert {"fever", "cough", "diarrhea", "pain", "malaria", "vaccine", "pregnancy",
-            "dehydration", "breathing_difficulty", "infection"} <= set(ps.units)
+    assert {
+        "fever",
+        "cough",
+        "diarrhea",
+        "pain",
+        "malaria",
+        "vaccine",
+        "pregnancy",
+        "dehydration",
+        "breathing_difficulty",
+        "infection",
+    } <= set(ps.units)
     assert len(ps.stimuli) == 200
     for s in ps.stimuli:
         assert s.meta["key_term"] in s.text
@@ -121,8 +131,15 @@ def test_edge_cases_categories_and_fields():
     assert ps.kind == "edge_cases" and len(ps.units) >= 40
     cats = Counter(m["failure_category"] for m in ps.unit_meta.values())
     assert set(cats) == set(CATEGORIES) and min(cats.values()) >= 5
-    fields = {"test_id", "input", "language_ground_truth", "expected_variant", "failure_category",
-              "routing_recommendation", "rationale"}
+    fields = {
+        "test_id",
+        "input",
+        "language_ground_truth",
+        "expected_variant",
+        "failure_category",
+        "routing_recommendation",
+        "rationale",
+    }
     for s in ps.stimuli:
         assert fields <= set(s.meta) and s.meta["input"] == s.text
         assert s.meta["language_ground_truth"] == s.lang and s.meta["test_id"] == s.unit
@@ -136,8 +153,9 @@ def test_edge_cases_unicode_really_edgy():
     assert not unicodedata.is_normalized("NFC", texts["UNI-yo-nfd"])
     assert "\u200f" in texts["UNI-ar-bidi-marks"]
     assert "\u1361" in texts["UNI-am-ethiopic-wordspace"]
-    assert any(unicodedata.digit(c, None) is not None and not c.isascii()
-               for c in texts["UNI-ar-native-digits"])
+    assert any(
+        unicodedata.digit(c, None) is not None and not c.isascii() for c in texts["UNI-ar-native-digits"]
+    )
 
 
 def test_list_probe_sets_rows():
@@ -162,19 +180,29 @@ def test_user_file_loads_by_path():
     assert ps.units == ["water", "fire"] and ps.texts("fr") == {"water": "eau", "fire": "feu"}
 
 
-@pytest.mark.parametrize("fixture, pattern", [
-    ("duplicate_id.json", r"duplicate_id\.json: duplicate unit id 'water' \(units\[1\]\)"),
-    ("unknown_language.json", r"unknown_language\.json: unknown language code 'xx'"),
-    ("empty_text.json", r"empty_text\.json: unit 'fire', lang 'fr': empty or whitespace-only"),
-    ("missing_language.json", r"missing_language\.json: unit 'fire', lang 'fr': missing language"),
-    ("mismatched_parallel.json",
-     r"mismatched_parallel\.json: mismatched parallel counts: lang 'fr' has 1 units, 'en' has 2"),
-    ("schema_missing_texts.json", r"schema_missing_texts\.json: schema violation at unit 'water' "
-                                  r"\(units\[0\]\): 'texts' is a required property"),
-    ("undeclared_language.json",
-     r"undeclared_language\.json: unit 'water', lang 'de': language not declared"),
-    ("not_json.json", r"not_json\.json: not a UTF-8 JSON probe file"),
-])
+@pytest.mark.parametrize(
+    "fixture, pattern",
+    [
+        ("duplicate_id.json", r"duplicate_id\.json: duplicate unit id 'water' \(units\[1\]\)"),
+        ("unknown_language.json", r"unknown_language\.json: unknown language code 'xx'"),
+        ("empty_text.json", r"empty_text\.json: unit 'fire', lang 'fr': empty or whitespace-only"),
+        ("missing_language.json", r"missing_language\.json: unit 'fire', lang 'fr': missing language"),
+        (
+            "mismatched_parallel.json",
+            r"mismatched_parallel\.json: mismatched parallel counts: lang 'fr' has 1 units, 'en' has 2",
+        ),
+        (
+            "schema_missing_texts.json",
+            r"schema_missing_texts\.json: schema violation at unit 'water' "
+            r"\(units\[0\]\): 'texts' is a required property",
+        ),
+        (
+            "undeclared_language.json",
+            r"undeclared_language\.json: unit 'water', lang 'de': language not declared",
+        ),
+        ("not_json.json", r"not_json\.json: not a UTF-8 JSON probe file"),
+    ],
+)
 def test_bad_fixtures_raise_specific_errors(fixture, pattern):
     with pytest.raises(ProbeError, match=pattern):
         validate(BAD / fixture)
@@ -209,8 +237,11 @@ def test_flores_loader_reads_layout():
 
 
 def test_flores_mismatched_counts():
-    with pytest.raises(ProbeError, match=r"swh_Latn: mismatched parallel counts: lang 'sw' has 1 "
-                                         r"lines, 'en' has 2"):
+    with pytest.raises(
+        ProbeError,
+        match=r"swh_Latn: mismatched parallel counts: lang 'sw' has 1 "
+        r"lines, 'en' has 2",
+    ):
         load_probe_set(f"flores:{FIXTURES / 'flores_bad'}")
 
 
@@ -219,7 +250,8 @@ def test_flores_mismatched_counts():
 def test_build_all_reproduces_committed_bytes(tmp_path):
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: builders fetch upstream with `npm pack`")
-    from probes.build import build_all, freedict_available
+    from polylens.probes.build import build_all, freedict_available
+
     if not freedict_available():
         pytest.skip("Debian dict-freedict-eng-* not installed: medical verification would differ")
     written = build_all(tmp_path)
@@ -230,7 +262,8 @@ def test_build_all_reproduces_committed_bytes(tmp_path):
 
 def test_medical_verification_uses_sources(monkeypatch):
     """Verification must fail when the sources do not contain the term (not hard-coded)."""
-    from probes import build
+    from polylens.probes import build
+
     entry = {"anchors": "🩸", "headwords": ["blood"], "s": {"fr": ("x sang", "sang", None)}}
     table = {"🩸": {"tts": ["goutte de sang"], "default": ["sang"]}}
     assert build._verify(entry, "fr", table, {})["verified"]

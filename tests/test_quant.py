@@ -8,11 +8,18 @@ import pytest
 import torch
 from scipy import stats
 
-from analysis.quantization import (bits_per_byte, bootstrap_mean, correlate, degradation,
-                                   excess_kurtosis, language_effect, weight_stats)
-from errors import UnknownModelError
-from hooks.quantize import QuantConfig, keep_mask, linear_weights, parse_quant, quantize_weight
-from hooks.registry import resolve
+from polylens.analysis.quantization import (
+    bits_per_byte,
+    bootstrap_mean,
+    correlate,
+    degradation,
+    excess_kurtosis,
+    language_effect,
+    weight_stats,
+)
+from polylens.errors import UnknownModelError
+from polylens.hooks.quantize import QuantConfig, keep_mask, linear_weights, parse_quant, quantize_weight
+from polylens.hooks.registry import resolve
 
 
 def synthetic(n_out=64, n_in=512, seed=0, outliers=0):
@@ -61,8 +68,7 @@ def test_kept_outliers_exactly_preserved_and_help():
     assert rel_err(q[~mask], w[~mask]) < 0.8 * rel_err(q0[~mask], w[~mask])
 
 
-@pytest.mark.parametrize("bits,group,keep", [(3, None, 0.0), (4, 128, 0.0), (3, 64, 1.0),
-                                             (4, None, 0.1)])
+@pytest.mark.parametrize("bits,group,keep", [(3, None, 0.0), (4, 128, 0.0), (3, 64, 1.0), (4, None, 0.1)])
 def test_distinct_levels_bounded(bits, group, keep):
     w = synthetic(n_out=16, n_in=256, outliers=10)
     q = quantize_weight(w, QuantConfig(bits, group, keep))
@@ -70,9 +76,9 @@ def test_distinct_levels_bounded(bits, group, keep):
     g = w.shape[1] if group is None else group
     for r in range(w.shape[0]):
         for s in range(0, w.shape[1], g):
-            block, kept = q[r, s:s + g], mask[r, s:s + g]
-            assert len(torch.unique(block[~kept])) <= 2 ** bits
-            assert len(torch.unique(block)) <= 2 ** bits + int(kept.sum())
+            block, kept = q[r, s : s + g], mask[r, s : s + g]
+            assert len(torch.unique(block[~kept])) <= 2**bits
+            assert len(torch.unique(block)) <= 2**bits + int(kept.sum())
 
 
 def test_quantize_handles_ragged_groups_and_constant_rows():
@@ -102,16 +108,19 @@ def test_variant_names_parse_and_canonicalize():
     assert resolve("gemma-3-270m").quant == ""
 
 
-@pytest.mark.parametrize("name,message", [
-    ("gemma-3-270m@int5-g128", "bits must be one of"),
-    ("gemma-3-270m@int4-x128", "expected int"),
-    ("gemma-3-270m@int4", "expected int"),
-    ("gemma-3-270m@int4-g128-keep", "expected int"),
-    ("gemma-3-270m@int4-g1", "group size"),
-    ("gemma-3-270m@int4-pc-keep100", "keep is a percentage"),
-    ("gemma-3-270m@int4-g128@int8-pc", "bad quantization spec|only one"),
-    ("gemma-3-27m@int4-g128", "did you mean gemma-3-270m"),
-])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("gemma-3-270m@int5-g128", "bits must be one of"),
+        ("gemma-3-270m@int4-x128", "expected int"),
+        ("gemma-3-270m@int4", "expected int"),
+        ("gemma-3-270m@int4-g128-keep", "expected int"),
+        ("gemma-3-270m@int4-g1", "group size"),
+        ("gemma-3-270m@int4-pc-keep100", "keep is a percentage"),
+        ("gemma-3-270m@int4-g128@int8-pc", "bad quantization spec|only one"),
+        ("gemma-3-27m@int4-g128", "did you mean gemma-3-270m"),
+    ],
+)
 def test_bad_variant_names(name, message):
     with pytest.raises(UnknownModelError, match=message):
         resolve(name)
@@ -194,7 +203,7 @@ def test_language_effect_finds_planted_heads_only():
 
 # ----------------------------------------------------------------------------- models
 def test_quantized_tiny_model_boots_and_differs(tiny_gemma3):
-    from hooks.models import load_model
+    from polylens.hooks.models import load_model
 
     q8 = load_model("tiny-gemma3@int8-pc")
     q3 = load_model("tiny-gemma3@int3-pc")
@@ -215,8 +224,8 @@ def test_quantized_tiny_model_boots_and_differs(tiny_gemma3):
 
 
 def test_bits_per_byte_matches_hand_computation(tiny_cohere2):
-    import probes
-    from hooks.quant_measure import score_texts
+    from polylens import probes
+    from polylens.hooks.quant_measure import score_texts
 
     ps = probes.load_probe_set("udhr").select(langs=["en", "am"], limit=3)
     ds = score_texts(tiny_cohere2, ps, max_tokens=200)  # forces several batches
@@ -236,8 +245,8 @@ def test_bits_per_byte_matches_hand_computation(tiny_cohere2):
 
 
 def test_detail_scores_are_sane(tiny_gemma3):
-    import probes
-    from hooks.quant_measure import score_texts
+    from polylens import probes
+    from polylens.hooks.quant_measure import score_texts
 
     ps = probes.load_probe_set("udhr").select(langs=["en", "zh"], limit=2)
     ds = score_texts(tiny_gemma3, ps, detail=True)
@@ -245,16 +254,15 @@ def test_detail_scores_are_sane(tiny_gemma3):
     assert (ds.entropy >= 0).all()
     assert np.isfinite(ds.pooled).all() and ds.pooled.sizes["layer"] == tiny_gemma3.n_layers + 1
     assert float(ds.n_act_tokens.sel(lang="en")) == float(ds.n_tokens.sel(lang="en").sum())
-    assert (ds.energy_down_in.sizes["d_down_in"]
-            == tiny_gemma3.bridge.original_model.config.intermediate_size)
+    assert ds.energy_down_in.sizes["d_down_in"] == tiny_gemma3.bridge.original_model.config.intermediate_size
     assert ds.attrs["probe_set_sha256"] == ps.sha256
 
 
 @pytest.mark.slow
 def test_gemma_int8_is_nearly_lossless_int3_is_not(gemma):
-    import probes
-    from hooks.models import load_model
-    from hooks.quant_measure import score_texts
+    from polylens import probes
+    from polylens.hooks.models import load_model
+    from polylens.hooks.quant_measure import score_texts
 
     torch.set_num_threads(1)
     ps = probes.load_probe_set("udhr").select(langs=["en", "sw"], limit=2)
@@ -270,9 +278,9 @@ def test_gemma_int8_is_nearly_lossless_int3_is_not(gemma):
 
 def test_pooled_matches_capture_engine(tiny_cohere2):
     """The scoring pass pools exactly like hooks.capture (same content tokens, same layers)."""
-    import probes
-    from hooks.capture import pool_batch
-    from hooks.quant_measure import score_texts
+    from polylens import probes
+    from polylens.hooks.capture import pool_batch
+    from polylens.hooks.quant_measure import score_texts
 
     ps = probes.load_probe_set("udhr").select(langs=["en", "hi"], limit=2)
     ds = score_texts(tiny_cohere2, ps)
@@ -299,13 +307,28 @@ def test_cli_quant_pipeline_on_tiny_model(tmp_path, capsys):
     """weights / evaluate / sinks / heads write labelled netCDF with CIs and provenance."""
     import xarray as xr
 
-    import cli
+    from polylens import cli
 
     common = ["--model", "tiny-gemma3", "--out", str(tmp_path)]
     data = ["--langs", "en", "fr", "sw", "am", "--units", "3", "--n-perm", "50"]
     assert cli.main(["quant", "weights", *common]) == 0
-    assert cli.main(["quant", "evaluate", *common, *data, "--n-boot", "50",
-                     "--configs", "int8-pc", "int3-pc", "int3-pc-keep1"]) == 0
+    assert (
+        cli.main(
+            [
+                "quant",
+                "evaluate",
+                *common,
+                *data,
+                "--n-boot",
+                "50",
+                "--configs",
+                "int8-pc",
+                "int3-pc",
+                "int3-pc-keep1",
+            ]
+        )
+        == 0
+    )
     assert cli.main(["quant", "sinks", *common, *data, "--n-boot", "50"]) == 0
     assert cli.main(["quant", "heads", *common, *data]) == 0
     assert "Intervention curve" in capsys.readouterr().out

@@ -15,12 +15,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import probes  # noqa: E402
-from analysis import taxonomy  # noqa: E402
-from analysis.routing import Router, build_rules, load_rules, write_rules  # noqa: E402
-from analysis.routing import ngram  # noqa: E402
-from analysis.routing import text as tx  # noqa: E402
-from errors import RouterInputError, StorageError  # noqa: E402
+from polylens import probes  # noqa: E402
+from polylens.analysis import taxonomy  # noqa: E402
+from polylens.analysis.routing import (  # noqa: E402
+    Router,
+    build_rules,
+    load_rules,
+    ngram,  # noqa: E402
+    write_rules,
+)
+from polylens.analysis.routing import text as tx  # noqa: E402
+from polylens.errors import RouterInputError, StorageError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,14 @@ def router():
 
 
 def _run_cli(*args, stdin: bytes | None = None, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "route", *args], input=stdin,
-                          capture_output=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "route", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 # ------------------------------------------------------------------ romanized detection
@@ -72,26 +83,31 @@ def test_committed_model_rebuilds_identically(tmp_path):
 
 
 def test_naive_bayes_learns_a_toy_problem():
-    nb = ngram.CharNgramNB(min_count=1).fit(["aaaa aaa", "aa aaaa a", "bbbb bb", "bbb b bbbb"], ["A", "A", "B", "B"])
+    nb = ngram.CharNgramNB(min_count=1).fit(
+        ["aaaa aaa", "aa aaaa a", "bbbb bb", "bbb b bbbb"], ["A", "A", "B", "B"]
+    )
     assert nb.predict("aaa")[0] == "A" and nb.predict("bb b")[0] == "B"
     p = nb.predict_proba("zzz")  # unseen n-grams only -> uniform
     assert p == pytest.approx([0.5, 0.5])
 
 
 # ------------------------------------------------------------------ scripts and language
-@pytest.mark.parametrize("text,script,lang", [
-    ("সংক্রমণ দ্রুত ছড়িয়ে পড়ল।", "Beng", "bn"),
-    ("குழந்தைக்கு காய்ச்சல்", "Taml", "ta"),
-    ("የሰው ልጅ ሁሉ ሲወለድ ነጻ", "Ethi", "am"),
-    ("すべての人間は、生まれながらにして自由", "Jpan", "ja"),
-    ("人人生而自由，在尊严和权利上一律平等。", "Hani", "zh"),
-    ("모든 인간은 태어날 때부터 자유로우며", "Hang", "ko"),
-    ("כל בני אדם נולדו בני חורין", "Hebr", "he"),
-    ("The old man has difficulty ለመተንፈስ.", "Latn", "en"),
-    ("बच्चे को तेज़ fever है।", "Deva", "hi"),
-    ("12345 !!!", None, None),
-    ("สวัสดีครับ ยินดีต้อนรับ", "Thai", None),
-])
+@pytest.mark.parametrize(
+    "text,script,lang",
+    [
+        ("সংক্রমণ দ্রুত ছড়িয়ে পড়ল।", "Beng", "bn"),
+        ("குழந்தைக்கு காய்ச்சல்", "Taml", "ta"),
+        ("የሰው ልጅ ሁሉ ሲወለድ ነጻ", "Ethi", "am"),
+        ("すべての人間は、生まれながらにして自由", "Jpan", "ja"),
+        ("人人生而自由，在尊严和权利上一律平等。", "Hani", "zh"),
+        ("모든 인간은 태어날 때부터 자유로우며", "Hang", "ko"),
+        ("כל בני אדם נולדו בני חורין", "Hebr", "he"),
+        ("The old man has difficulty ለመተንፈስ.", "Latn", "en"),
+        ("बच्चे को तेज़ fever है।", "Deva", "hi"),
+        ("12345 !!!", None, None),
+        ("สวัสดีครับ ยินดีต้อนรับ", "Thai", None),
+    ],
+)
 def test_script_detection(router, text, script, lang):
     d = router.route(text)
     assert d.script == script and d.lang == lang, d.reasons
@@ -137,7 +153,9 @@ def test_edge_case_accuracy_floor(router):
     ps = probes.load_probe_set("edge_cases")
     res = {}
     for s in ps.stimuli:
-        res.setdefault(s.meta["failure_category"], []).append(router.route(s.text).variant == s.meta["expected_variant"])
+        res.setdefault(s.meta["failure_category"], []).append(
+            router.route(s.text).variant == s.meta["expected_variant"]
+        )
     assert all(res["TRANSLITERATION"]) and all(res["CODE_SWITCH"])
     assert sum(map(sum, res.values())) / sum(map(len, res.values())) >= 0.8
 
@@ -160,13 +178,13 @@ def test_decisions_are_deterministic(router, tmp_path):
 # ------------------------------------------------------------------ rules
 @pytest.fixture(scope="module")
 def synthetic_results(tmp_path_factory):
-    from analysis.routing.synthetic import write_results
+    from polylens.analysis.routing.synthetic import write_results
 
     return write_results(tmp_path_factory.mktemp("synres"))
 
 
 def test_rules_from_synthetic_results_route_only_significant_planted_effects(synthetic_results, tmp_path):
-    from analysis.routing.synthetic import EXPECTED_ROUTES
+    from polylens.analysis.routing.synthetic import EXPECTED_ROUTES
 
     rules = build_rules(synthetic_results)
     assert {g: e["variant"] for g, e in rules["languages"].items()} == EXPECTED_ROUTES
@@ -181,33 +199,111 @@ def test_rules_from_synthetic_results_route_only_significant_planted_effects(syn
     path = write_rules(rules, tmp_path / "rules.json")
     r = Router.load(path)
     assert r.route("बच्चे को बहुत तेज़ बुखार है और वह कमज़ोर है।").variant == "fire"
-    assert r.route("Mtoto ana homa kali sana leo asubuhi.").variant == "base"   # not significant
+    assert r.route("Mtoto ana homa kali sana leo asubuhi.").variant == "base"  # not significant
     assert r.route("L'enfant a une forte fièvre depuis hier.").variant == "base"  # water worse
     d = r.route("Барлық адамдар тумысынан азат және қадір-қасиеті мен құқықтары тең")
     assert d.variant == "base" and any("not in the rules" in x for x in d.reasons)  # kk not analysed
     # stricter alpha removes every route
-    assert {e["variant"] for e in build_rules(synthetic_results, alpha=1e-6)["languages"].values()} == {"base"}
+    assert {e["variant"] for e in build_rules(synthetic_results, alpha=1e-6)["languages"].values()} == {
+        "base"
+    }
 
 
 def _stats(tmp_path, rows):
-    cols = ["scope", "metric", "variant_a", "variant_b", "lang", "layer", "n", "diff", "diff_ci_lo",
-            "diff_ci_hi", "p", "p_bh", "significant"]
+    cols = [
+        "scope",
+        "metric",
+        "variant_a",
+        "variant_b",
+        "lang",
+        "layer",
+        "n",
+        "diff",
+        "diff_ci_lo",
+        "diff_ci_hi",
+        "p",
+        "p_bh",
+        "significant",
+    ]
     with open(tmp_path / "stats.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, cols)
         w.writeheader()
         for r in rows:
-            w.writerow({"scope": "language", "layer": -1, "n": 30, "p": r["p_bh"], "significant": r["p_bh"] < 0.05, **r})
+            w.writerow(
+                {
+                    "scope": "language",
+                    "layer": -1,
+                    "n": 30,
+                    "p": r["p_bh"],
+                    "significant": r["p_bh"] < 0.05,
+                    **r,
+                }
+            )
     return tmp_path
 
 
 def test_rule_thresholds_and_directions(tmp_path):
     rows = [
-        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="hi", diff=0.1, diff_ci_lo=0.05, diff_ci_hi=0.15, p_bh=0.01),
-        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="bn", diff=0.1, diff_ci_lo=0.05, diff_ci_hi=0.15, p_bh=0.051),
-        dict(metric="margin_auc", variant_a="fire", variant_b="base", lang="ta", diff=0.1, diff_ci_lo=-0.01, diff_ci_hi=0.2, p_bh=0.01),
-        dict(metric="margin_auc", variant_a="earth", variant_b="base", lang="am", diff=-0.1, diff_ci_lo=-0.15, diff_ci_hi=-0.05, p_bh=0.001),
-        dict(metric="margin_auc", variant_a="base", variant_b="earth", lang="sw", diff=-0.1, diff_ci_lo=-0.15, diff_ci_hi=-0.05, p_bh=0.001),
-        dict(metric="commit", variant_a="fire", variant_b="base", lang="hi", diff=-3, diff_ci_lo=-5, diff_ci_hi=-1, p_bh=0.01),
+        dict(
+            metric="margin_auc",
+            variant_a="fire",
+            variant_b="base",
+            lang="hi",
+            diff=0.1,
+            diff_ci_lo=0.05,
+            diff_ci_hi=0.15,
+            p_bh=0.01,
+        ),
+        dict(
+            metric="margin_auc",
+            variant_a="fire",
+            variant_b="base",
+            lang="bn",
+            diff=0.1,
+            diff_ci_lo=0.05,
+            diff_ci_hi=0.15,
+            p_bh=0.051,
+        ),
+        dict(
+            metric="margin_auc",
+            variant_a="fire",
+            variant_b="base",
+            lang="ta",
+            diff=0.1,
+            diff_ci_lo=-0.01,
+            diff_ci_hi=0.2,
+            p_bh=0.01,
+        ),
+        dict(
+            metric="margin_auc",
+            variant_a="earth",
+            variant_b="base",
+            lang="am",
+            diff=-0.1,
+            diff_ci_lo=-0.15,
+            diff_ci_hi=-0.05,
+            p_bh=0.001,
+        ),
+        dict(
+            metric="margin_auc",
+            variant_a="base",
+            variant_b="earth",
+            lang="sw",
+            diff=-0.1,
+            diff_ci_lo=-0.15,
+            diff_ci_hi=-0.05,
+            p_bh=0.001,
+        ),
+        dict(
+            metric="commit",
+            variant_a="fire",
+            variant_b="base",
+            lang="hi",
+            diff=-3,
+            diff_ci_lo=-5,
+            diff_ci_hi=-1,
+            p_bh=0.01,
+        ),
     ]
     d = _stats(tmp_path, rows)
     got = {g: e["variant"] for g, e in build_rules(d)["languages"].items()}
@@ -236,31 +332,59 @@ def test_cli_build_and_route_with_rules(synthetic_results, tmp_path):
 # ------------------------------------------------------------------ bad input
 def test_check_text_contract():
     assert tx.check_text("héllo".encode()) == "héllo"
-    for bad in ("", "  \n\t", b"\xff\xfe", "a\x00b", "\x01\x02\x03\x04", "x" * (tx.MAX_CHARS + 1), "a\udcffb", 42):
+    for bad in (
+        "",
+        "  \n\t",
+        b"\xff\xfe",
+        "a\x00b",
+        "\x01\x02\x03\x04",
+        "x" * (tx.MAX_CHARS + 1),
+        "a\udcffb",
+        42,
+    ):
         with pytest.raises(RouterInputError):
             tx.check_text(bad)
 
 
-@pytest.mark.parametrize("args,stdin", [
-    ([""], None),
-    (["   "], None),
-    (["-"], b"ab\xff\xfecd"),
-    (["-"], bytes(range(256)) * 4),
-    (["-"], b"\x00\x01\x02 binary \x00"),
-    (["-"], b"a" * (4 * 100_000 + 10)),
-    (["hello", "--rules", "/nonexistent/rules.json"], None),
-    (["--file", "/nonexistent/batch.txt"], None),
-    (["build"], None),
-    (["build", "--results", "/nonexistent/results"], None),
-], ids=["empty", "blank", "bad-utf8", "binary-bytes", "nul-bytes", "enormous", "missing-rules",
-        "missing-batch", "build-no-results", "build-missing-results"])
+@pytest.mark.parametrize(
+    "args,stdin",
+    [
+        ([""], None),
+        (["   "], None),
+        (["-"], b"ab\xff\xfecd"),
+        (["-"], bytes(range(256)) * 4),
+        (["-"], b"\x00\x01\x02 binary \x00"),
+        (["-"], b"a" * (4 * 100_000 + 10)),
+        (["hello", "--rules", "/nonexistent/rules.json"], None),
+        (["--file", "/nonexistent/batch.txt"], None),
+        (["build"], None),
+        (["build", "--results", "/nonexistent/results"], None),
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "bad-utf8",
+        "binary-bytes",
+        "nul-bytes",
+        "enormous",
+        "missing-rules",
+        "missing-batch",
+        "build-no-results",
+        "build-missing-results",
+    ],
+)
 def test_cli_bad_inputs_exit_2_with_one_line(args, stdin, tmp_path):
     if stdin is not None and len(stdin) > 65536:  # a file, so the writer never sees EPIPE
         big = tmp_path / "stdin.bin"
         big.write_bytes(stdin)
         with open(big, "rb") as fh:
-            r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "route", *args], stdin=fh,
-                               capture_output=True, cwd=ROOT, timeout=120)
+            r = subprocess.run(
+                [sys.executable, str(ROOT / "cli.py"), "route", *args],
+                stdin=fh,
+                capture_output=True,
+                cwd=ROOT,
+                timeout=120,
+            )
     else:
         r = _run_cli(*args, stdin=stdin)
     assert r.returncode == 2, (r.returncode, r.stderr)
@@ -274,7 +398,9 @@ def test_cli_batch_reports_bad_lines_and_keeps_good_ones(tmp_path):
     r = _run_cli("--file", str(f))
     out = r.stdout.decode().splitlines()
     assert r.returncode == 2 and r.stderr.decode().count("\n") == 1
-    assert out[0].startswith("1: earth") and out[1].startswith("2: error: ") and out[2].startswith("4: global")
+    assert (
+        out[0].startswith("1: earth") and out[1].startswith("2: error: ") and out[2].startswith("4: global")
+    )
 
 
 # ------------------------------------------------------------------ import hygiene
@@ -290,7 +416,9 @@ def test_router_never_imports_torch_or_transformer_lens(tmp_path):
         "bad = [m for m in ('torch', 'transformer_lens', 'transformers') if m in sys.modules]\n"
         "print(json.dumps(bad))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
 

@@ -2,7 +2,6 @@
 method checks, lazy opening."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,18 +12,25 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from errors import StorageError
-from storage.assemble import assemble, merged_manifest, open_activations
-from storage.cache import CacheRequest, plan_batches, run_cache
-from storage.store import FINAL
+from polylens.errors import StorageError
+from polylens.storage.assemble import assemble, merged_manifest, open_activations
+from polylens.storage.cache import CacheRequest, plan_batches, run_cache
+from polylens.storage.store import FINAL
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGS = ("en", "hi", "am", "zh")
 
 
 def cache(out, **kw):
-    kw = {"models": ("tiny-cohere2",), "probes": "concepts", "out": out, "langs": LANGS,
-          "limit": 12, "batch_size": 4, **kw}
+    kw = {
+        "models": ("tiny-cohere2",),
+        "probes": "concepts",
+        "out": out,
+        "langs": LANGS,
+        "limit": 12,
+        "batch_size": 4,
+        **kw,
+    }
     return run_cache(CacheRequest(**kw), log=lambda *_: None)
 
 
@@ -49,8 +55,18 @@ def test_schema_and_metadata(reference):
     assert list(ds.script.values) == ["Latn", "Deva", "Ethi", "Hans"]
     assert (ds.n_tokens > 0).all() and (ds.text != "").all()
     assert "domain" in ds.coords
-    for key in ("model_id", "weights_sha256", "transformer_lens_version", "processing_mode",
-                "pooling", "hook_sites", "dtype", "probe_set_sha256", "toolkit_version", "created"):
+    for key in (
+        "model_id",
+        "weights_sha256",
+        "transformer_lens_version",
+        "processing_mode",
+        "pooling",
+        "hook_sites",
+        "dtype",
+        "probe_set_sha256",
+        "toolkit_version",
+        "created",
+    ):
         assert ds.attrs[key], key
     shas = json.loads(ds.attrs["weights_sha256"])
     assert set(shas) == {"base", "fire"} and shas["base"] != shas["fire"]
@@ -58,7 +74,7 @@ def test_schema_and_metadata(reference):
 
 
 def test_values_match_direct_capture(reference, tiny_cohere2):
-    from hooks.capture import pool_batch
+    from polylens.hooks.capture import pool_batch
 
     direct = pool_batch(tiny_cohere2, [str(t) for t in reference.text.sel(lang="hi").values[:3]])
     stored = reference.resid.sel(variant="base", lang="hi").values[:3].astype(np.float32)
@@ -68,9 +84,23 @@ def test_values_match_direct_capture(reference, tiny_cohere2):
 def test_resume_after_kill_9_is_identical(tmp_path, reference):
     """kill -9 a running capture mid-way; re-running the same command ends identical."""
     out = tmp_path / "store"
-    cmd = [sys.executable, str(ROOT / "cli.py"), "cache", "--models", "tiny-cohere2,tiny-cohere2-fire",
-           "--probes", "concepts", "--out", str(out), "--langs", ",".join(LANGS), "--limit", "12",
-           "--batch-size", "4"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "cache",
+        "--models",
+        "tiny-cohere2,tiny-cohere2-fire",
+        "--probes",
+        "concepts",
+        "--out",
+        str(out),
+        "--langs",
+        ",".join(LANGS),
+        "--limit",
+        "12",
+        "--batch-size",
+        "4",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     deadline = time.time() + 120
     while len(list(out.glob("parts/*/*.nc"))) < 3 and time.time() < deadline:
@@ -85,21 +115,30 @@ def test_resume_after_kill_9_is_identical(tmp_path, reference):
     assert len(list(out.glob("parts/*/*.nc"))) == 24  # 2 variants x 48 stimuli / 4: no duplicates
     resumed = load(out / FINAL)
     assert resumed.attrs.pop("created") != reference.attrs["created"]  # a separate run...
-    xr.testing.assert_identical(resumed, reference.drop_attrs(deep=False).assign_attrs(
-        {k: v for k, v in reference.attrs.items() if k != "created"}))  # ...same dataset
+    xr.testing.assert_identical(
+        resumed,
+        reference.drop_attrs(deep=False).assign_attrs(
+            {k: v for k, v in reference.attrs.items() if k != "created"}
+        ),
+    )  # ...same dataset
 
 
 def test_shards_merge_to_the_single_run(tmp_path, reference):
     stores = [tmp_path / f"s{i}" for i in range(3)]
     for i, store in enumerate(stores):
         assert cache(store, models=("tiny-cohere2", "tiny-cohere2-fire"), shard=(i, 3)) is None
-    merged = assemble(stores, tmp_path / "merged.nc",
-                      probe_set=__import__("probes").load_probe_set("concepts")
-                      .select(langs=LANGS, limit=12))
+    merged = assemble(
+        stores,
+        tmp_path / "merged.nc",
+        probe_set=__import__("polylens.probes", fromlist=["x"])
+        .load_probe_set("concepts")
+        .select(langs=LANGS, limit=12),
+    )
     got = load(merged)
     # shards batch differently: equal up to float16 rounding of ~1e-6 relative differences
-    np.testing.assert_allclose(got.resid.values.astype(np.float32),
-                               reference.resid.values.astype(np.float32), rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        got.resid.values.astype(np.float32), reference.resid.values.astype(np.float32), rtol=2e-3, atol=1e-4
+    )
     assert got.attrs["weights_sha256"] == reference.attrs["weights_sha256"]
     np.testing.assert_array_equal(got.n_tokens.values, reference.n_tokens.values)
 
@@ -127,7 +166,7 @@ def test_method_mismatch_is_refused(tmp_path):
 
 
 def test_lazy_open_and_analysis_on_store(tmp_path, reference):
-    from analysis.alignment import run_analysis
+    from polylens.analysis.alignment import run_analysis
 
     path = tmp_path / "lazy.nc"
     reference.to_netcdf(path, engine="h5netcdf", invalid_netcdf=True)
@@ -145,8 +184,12 @@ def test_plan_is_deterministic_and_sorted_by_length():
 
 
 def test_cli_bad_store_errors(tmp_path):
-    proc = subprocess.run([sys.executable, "cli.py", "merge", str(tmp_path), "--out", str(tmp_path / "x.nc")],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "merge", str(tmp_path), "--out", str(tmp_path / "x.nc")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2 and "no manifest.json" in proc.stderr and "Traceback" not in proc.stderr
 
 

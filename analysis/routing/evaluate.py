@@ -11,8 +11,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import probes
-from probes.languages import LANGUAGES
+from polylens import probes
+from polylens.probes.languages import LANGUAGES
 
 from .ngram import LATIN_LANGS, ROMANIZED_LANGS, _edge_sources, heldout_set
 from .router import Router
@@ -43,20 +43,37 @@ def edge_table(router: Router) -> tuple[list[dict], list[dict]]:
             a["primary"] += d.category == cat
             a["lang"] += d.lang == m["language_ground_truth"]
         if d.variant != m["expected_variant"]:
-            misses.append({"id": m["test_id"], "expected": m["expected_variant"], "got": d.variant,
-                           "lang": f"{m['language_ground_truth']}->{d.lang}", "category": d.category or "-",
-                           "why": d.reasons[-1]})
-    order = [c for c in ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT",
-                         "UNICODE_EDGE") if c in agg] + ["all"]
-    rows = [{"category": c, "n": agg[c]["n"], "route correct": _pct(agg[c]["route"], agg[c]["n"]),
-             "category detected": _pct(agg[c]["detected"], agg[c]["n"]),
-             "primary category": _pct(agg[c]["primary"], agg[c]["n"]),
-             "language correct": _pct(agg[c]["lang"], agg[c]["n"])} for c in order]
+            misses.append(
+                {
+                    "id": m["test_id"],
+                    "expected": m["expected_variant"],
+                    "got": d.variant,
+                    "lang": f"{m['language_ground_truth']}->{d.lang}",
+                    "category": d.category or "-",
+                    "why": d.reasons[-1],
+                }
+            )
+    order = [
+        c
+        for c in ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT", "UNICODE_EDGE")
+        if c in agg
+    ] + ["all"]
+    rows = [
+        {
+            "category": c,
+            "n": agg[c]["n"],
+            "route correct": _pct(agg[c]["route"], agg[c]["n"]),
+            "category detected": _pct(agg[c]["detected"], agg[c]["n"]),
+            "primary category": _pct(agg[c]["primary"], agg[c]["n"]),
+            "language correct": _pct(agg[c]["lang"], agg[c]["n"]),
+        }
+        for c in order
+    ]
     return rows, misses
 
 
 def lid_table(router: Router) -> list[dict]:
-    from analysis.taxonomy import identify_language  # noqa: PLC0415 - py3langid, all languages
+    from polylens.analysis.taxonomy import identify_language  # noqa: PLC0415 - py3langid, all languages
 
     held = heldout_set()
     ps = probes.load_probe_set("udhr")
@@ -76,14 +93,28 @@ def lid_table(router: Router) -> list[dict]:
         c = counts[lang]
         for k, v in c.items():
             tot[k] += v
-        rows.append({"lang": lang, "script": LANGUAGES[lang].script, "n": c["n"],
-                     "router full": _pct(c["full"], c["n"]), f"router {PREFIX} chars": _pct(c["prefix"], c["n"]),
-                     "py3langid (142 langs) full": _pct(c["py3_full"], c["n"]),
-                     f"py3langid (142 langs) {PREFIX} chars": _pct(c["py3_prefix"], c["n"])})
-    rows.append({"lang": "all", "script": "", "n": tot["n"], "router full": _pct(tot["full"], tot["n"]),
-                 f"router {PREFIX} chars": _pct(tot["prefix"], tot["n"]),
-                 "py3langid (142 langs) full": _pct(tot["py3_full"], tot["n"]),
-                 f"py3langid (142 langs) {PREFIX} chars": _pct(tot["py3_prefix"], tot["n"])})
+        rows.append(
+            {
+                "lang": lang,
+                "script": LANGUAGES[lang].script,
+                "n": c["n"],
+                "router full": _pct(c["full"], c["n"]),
+                f"router {PREFIX} chars": _pct(c["prefix"], c["n"]),
+                "py3langid (142 langs) full": _pct(c["py3_full"], c["n"]),
+                f"py3langid (142 langs) {PREFIX} chars": _pct(c["py3_prefix"], c["n"]),
+            }
+        )
+    rows.append(
+        {
+            "lang": "all",
+            "script": "",
+            "n": tot["n"],
+            "router full": _pct(tot["full"], tot["n"]),
+            f"router {PREFIX} chars": _pct(tot["prefix"], tot["n"]),
+            "py3langid (142 langs) full": _pct(tot["py3_full"], tot["n"]),
+            f"py3langid (142 langs) {PREFIX} chars": _pct(tot["py3_prefix"], tot["n"]),
+        }
+    )
     return rows
 
 
@@ -109,24 +140,40 @@ def romanized_table(router: Router) -> list[dict]:
                 d = router.route(text[:cut] if cut else text)
                 ok += (d.romanized and d.lang == lang) if lang else (not d.romanized)
             res[label] = _pct(ok, len(items))
-        metric = "detected as romanized <lang>" if "romanized" in name.split(":")[0] else "correctly not romanized"
+        metric = (
+            "detected as romanized <lang>" if "romanized" in name.split(":")[0] else "correctly not romanized"
+        )
         rows.append({"set": name, "n": len(items), "measure": metric, **res})
     return rows
 
 
 #: informal (non-uroman) romanizations written by the polylens authors, illustrative only (not
 #: native-speaker validated); they show how the uroman-trained detector generalises
-INFORMAL = [("mujhe bahut tez bukhar hai", "hi"), ("bacche ko dawai do", "hi"), ("ami bhalo achi", "bn"),
-            ("amar matha byatha korche", "bn"), ("enakku romba kaaichal irukku", "ta"),
-            ("ana marid jiddan", "ar"), ("selam new endet neh", "am")]
+INFORMAL = [
+    ("mujhe bahut tez bukhar hai", "hi"),
+    ("bacche ko dawai do", "hi"),
+    ("ami bhalo achi", "bn"),
+    ("amar matha byatha korche", "bn"),
+    ("enakku romba kaaichal irukku", "ta"),
+    ("ana marid jiddan", "ar"),
+    ("selam new endet neh", "am"),
+]
 
 
 def informal_table(router: Router) -> list[dict]:
     rows = []
     for text, lang in INFORMAL:
         d = router.route(text)
-        rows.append({"text": text, "lang": lang, "romanized detected": "yes" if d.romanized else "no",
-                     "router lang": d.lang, "route": d.variant, "confidence": f"{d.confidence:.2f}"})
+        rows.append(
+            {
+                "text": text,
+                "lang": lang,
+                "romanized detected": "yes" if d.romanized else "no",
+                "router lang": d.lang,
+                "route": d.variant,
+                "confidence": f"{d.confidence:.2f}",
+            }
+        )
     return rows
 
 
@@ -139,17 +186,30 @@ def synthetic_rules_table() -> list[dict]:
     rows = []
     for lang, entry in rules["languages"].items():
         planted = ", ".join(f"{v} sigma {p[lang]}" for v, p in PLANTED.items() if lang in p) or "-"
-        rows.append({"lang": lang, "planted (base sigma 1.0)": planted, "expected": EXPECTED_ROUTES.get(lang, "base"),
-                     "rule": entry["variant"], "evidence": entry["evidence"]})
+        rows.append(
+            {
+                "lang": lang,
+                "planted (base sigma 1.0)": planted,
+                "expected": EXPECTED_ROUTES.get(lang, "base"),
+                "rule": entry["variant"],
+                "evidence": entry["evidence"],
+            }
+        )
     return rows
 
 
 def evaluate(rules_path: str | None = None) -> dict:
     router = Router.load(rules_path)
     edge, misses = edge_table(router)
-    return {"edge": edge, "misses": misses, "lid": lid_table(router), "romanized": romanized_table(router),
-            "informal": informal_table(router),
-            "synthetic_rules": synthetic_rules_table(), "rules_path": rules_path}
+    return {
+        "edge": edge,
+        "misses": misses,
+        "lid": lid_table(router),
+        "romanized": romanized_table(router),
+        "informal": informal_table(router),
+        "synthetic_rules": synthetic_rules_table(),
+        "rules_path": rules_path,
+    }
 
 
 def _md(rows: list[dict]) -> str:
@@ -162,7 +222,9 @@ def _md(rows: list[dict]) -> str:
 
 
 def render(res: dict) -> str:
-    rules = res["rules_path"] or "none (documented default: each language's target variant in probes.LANGUAGES)"
+    rules = (
+        res["rules_path"] or "none (documented default: each language's target variant in probes.LANGUAGES)"
+    )
     held = sorted(heldout_set())
     return f"""# Router evaluation
 

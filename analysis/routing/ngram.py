@@ -23,8 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CharNgramNB", "features", "ROMANIZED_LANGS", "LATIN_LANGS",
-           "MODEL_PATH", "training_corpus", "build_model", "load_model", "heldout_units", "heldout_set"]
+__all__ = [
+    "CharNgramNB",
+    "features",
+    "ROMANIZED_LANGS",
+    "LATIN_LANGS",
+    "MODEL_PATH",
+    "training_corpus",
+    "build_model",
+    "load_model",
+    "heldout_units",
+    "heldout_set",
+]
 
 MODEL_PATH = Path(__file__).parent / "data" / "romanized_nb.npz"
 ROMANIZED_LANGS = ("hi", "bn", "ta", "ar", "am")
@@ -41,7 +51,7 @@ def features(text: str, orders: tuple[int, ...] = (1, 2, 3, 4)) -> list[str]:
         if n == 1:
             out.extend(s[1:-1].replace(" ", ""))
         else:
-            out.extend(s[i:i + n] for i in range(len(s) - n + 1))
+            out.extend(s[i : i + n] for i in range(len(s) - n + 1))
     return out
 
 
@@ -51,7 +61,7 @@ class CharNgramNB:
     def __init__(self, orders: tuple[int, ...] = (1, 2, 3, 4), k: float = 0.1, min_count: int = 2):
         self.orders, self.k, self.min_count = tuple(orders), float(k), int(min_count)
 
-    def fit(self, texts: list[str], labels: list[str]) -> "CharNgramNB":
+    def fit(self, texts: list[str], labels: list[str]) -> CharNgramNB:
         classes = sorted(set(labels))
         counts: dict[str, np.ndarray] = {}
         for text, label in zip(texts, labels):
@@ -64,7 +74,11 @@ class CharNgramNB:
         grams = sorted(g for g, row in counts.items() if row.sum() >= self.min_count)
         self.classes_ = classes
         self.grams_ = grams
-        self.counts_ = np.stack([counts[g] for g in grams]).astype(np.int32) if grams else np.zeros((0, len(classes)), np.int32)
+        self.counts_ = (
+            np.stack([counts[g] for g in grams]).astype(np.int32)
+            if grams
+            else np.zeros((0, len(classes)), np.int32)
+        )
         self._finalise()
         return self
 
@@ -99,15 +113,24 @@ class CharNgramNB:
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        params = {"orders": list(self.orders), "k": self.k, "min_count": self.min_count,
-                  "classes": self.classes_, **(meta or {})}
+        params = {
+            "orders": list(self.orders),
+            "k": self.k,
+            "min_count": self.min_count,
+            "classes": self.classes_,
+            **(meta or {}),
+        }
         with open(path, "wb") as fh:
-            np.savez_compressed(fh, grams=np.array("\n".join(self.grams_)), counts=self.counts_,
-                                params=np.array(json.dumps(params, sort_keys=True)))
+            np.savez_compressed(
+                fh,
+                grams=np.array("\n".join(self.grams_)),
+                counts=self.counts_,
+                params=np.array(json.dumps(params, sort_keys=True)),
+            )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "CharNgramNB":
+    def load(cls, path: str | Path) -> CharNgramNB:
         with np.load(path, allow_pickle=False) as z:
             params = json.loads(str(z["params"]))
             grams = str(z["grams"]).split("\n") if z["counts"].shape[0] else []
@@ -125,7 +148,7 @@ def heldout_units(units: list[str]) -> list[str]:
 
 
 def _udhr_units() -> list[str]:
-    import probes  # noqa: PLC0415
+    from polylens import probes  # noqa: PLC0415
 
     return list(probes.load_probe_set("udhr").units)
 
@@ -137,7 +160,7 @@ def heldout_set() -> frozenset[str]:
 
 def _edge_sources() -> set[str]:
     """Medical unit ids that edge cases are built from (``source: medical:<id>``)."""
-    import probes  # noqa: PLC0415
+    from polylens import probes  # noqa: PLC0415
 
     out = set()
     for s in probes.load_probe_set("edge_cases").stimuli:
@@ -149,7 +172,7 @@ def _edge_sources() -> set[str]:
 
 def training_corpus(romanize_medical: bool = True) -> tuple[list[str], list[str], dict]:
     """(texts, labels, provenance) for ``build_model``; test items and held-out units excluded."""
-    import probes  # noqa: PLC0415
+    from polylens import probes  # noqa: PLC0415
 
     held = heldout_set()
     edge = _edge_sources()
@@ -166,7 +189,7 @@ def training_corpus(romanize_medical: bool = True) -> tuple[list[str], list[str]
     med_units = [u for u in med.units if u not in edge]
     n_med_rom = 0
     if romanize_medical:
-        from probes.build import romanize, romanizer  # noqa: PLC0415 - uroman, build time only
+        from polylens.probes.build import romanize, romanizer  # noqa: PLC0415 - uroman, build time only
 
         ur = romanizer()[0]
     for s in med.stimuli:
@@ -177,9 +200,16 @@ def training_corpus(romanize_medical: bool = True) -> tuple[list[str], list[str]
         elif s.lang in ROMANIZED_LANGS and romanize_medical:
             texts.append(romanize(s.text, s.lang, ur)), labels.append(f"{s.lang}-Latn")
             n_med_rom += 1
-    prov = {"udhr_sha256": udhr.sha256, "udhr_romanized_sha256": rom.sha256, "medical_sha256": med.sha256,
-            "heldout_udhr_units": sorted(held), "excluded_medical_units": sorted(edge),
-            "medical_units_used": med_units, "n_texts": len(texts), "n_medical_romanized": n_med_rom}
+    prov = {
+        "udhr_sha256": udhr.sha256,
+        "udhr_romanized_sha256": rom.sha256,
+        "medical_sha256": med.sha256,
+        "heldout_udhr_units": sorted(held),
+        "excluded_medical_units": sorted(edge),
+        "medical_units_used": med_units,
+        "n_texts": len(texts),
+        "n_medical_romanized": n_med_rom,
+    }
     return texts, labels, prov
 
 

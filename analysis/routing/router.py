@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from probes.languages import LANGUAGES
+from polylens.probes.languages import LANGUAGES
 
 from .. import taxonomy
 from . import text as tx
@@ -101,7 +101,7 @@ class Router:
         self._rom_idx = [i for i, c in enumerate(self.nb.classes_) if c.endswith("-Latn")]
 
     @classmethod
-    def load(cls, rules_path: str | Path | None = None, **kw) -> "Router":
+    def load(cls, rules_path: str | Path | None = None, **kw) -> Router:
         rules = load_rules(rules_path) if rules_path is not None else None
         return cls(rules, str(rules_path) if rules_path is not None else None, **kw)
 
@@ -112,14 +112,16 @@ class Router:
         cls = self.nb.classes_[top]
         p_rom = float(p[self._rom_idx].sum())
         if cls.endswith("-Latn"):
-            reasons.append(f"romanized: character n-gram model says {cls} (p={p[top]:.2f}; "
-                           f"P(romanized)={p_rom:.2f})")
+            reasons.append(
+                f"romanized: character n-gram model says {cls} (p={p[top]:.2f}; P(romanized)={p_rom:.2f})"
+            )
             return cls[:-5], float(p[top]), True
         marker = taxonomy.detect_transliteration(seg, None, None) if p[top] < 0.95 else None
         if marker:
             lang = marker.split()[1]
-            reasons.append(f"romanized: taxonomy word markers ({marker}); n-gram model unsure "
-                           f"({cls} p={p[top]:.2f})")
+            reasons.append(
+                f"romanized: taxonomy word markers ({marker}); n-gram model unsure ({cls} p={p[top]:.2f})"
+            )
             return lang, float(p_rom), True
         lang, conf = self._py3langid(("Latn",), seg, reasons)
         return lang, conf, False
@@ -158,13 +160,18 @@ class Router:
     def _lang_route(self, lang: str) -> tuple[str, str]:
         if self.rules is None:
             v = LANGUAGES[lang].target_variant
-            return v, (f"route: no rules file, documented default = target variant of {lang} in "
-                       f"probes.LANGUAGES ({v})")
+            return v, (
+                f"route: no rules file, documented default = target variant of {lang} in "
+                f"probes.LANGUAGES ({v})"
+            )
         entry = self.rules["languages"].get(lang)
         base = self.rules.get("baseline", "base")
         if entry is None:
             return base, f"route: {lang} is not in the rules' analysis results -> {base}"
-        return entry["variant"], f"route: rules {Path(self.rules_path or 'dict').name}: {lang} -> {entry['variant']} ({entry.get('evidence', '')})"
+        return (
+            entry["variant"],
+            f"route: rules {Path(self.rules_path or 'dict').name}: {lang} -> {entry['variant']} ({entry.get('evidence', '')})",
+        )
 
     def route(self, text: str | bytes) -> Decision:
         raw = tx.check_text(text)
@@ -173,14 +180,23 @@ class Router:
         counts = tx.script_counts(norm)
         lang, conf, script, romanized = self.identify(norm, counts, reasons)
         if lang is not None and not romanized and conf < LOW_CONFIDENCE:
-            reasons.append(f"low language-ID confidence ({conf:.2f}); consider {self.policy['unknown_language']}")
+            reasons.append(
+                f"low language-ID confidence ({conf:.2f}); consider {self.policy['unknown_language']}"
+            )
         found: dict[str, str] = {}
         if romanized:
-            found["TRANSLITERATION"] = f"romanized {lang} (Latin script, native script {LANGUAGES[lang].script})"
-        for cat, ev in (("CODE_SWITCH", taxonomy.detect_code_switch(norm, lang, script)),
-                        ("FORMAL_REGISTER", taxonomy.detect_formal_register(norm, lang)),
-                        ("LOW_RESOURCE_VARIANT", taxonomy.detect_low_resource(lang, LANGUAGES[lang].resource) if lang else None),
-                        ("UNICODE_EDGE", taxonomy.detect_unicode_edge(raw) if tx.maybe_unicode_edge(raw) else None)):
+            found["TRANSLITERATION"] = (
+                f"romanized {lang} (Latin script, native script {LANGUAGES[lang].script})"
+            )
+        for cat, ev in (
+            ("CODE_SWITCH", taxonomy.detect_code_switch(norm, lang, script)),
+            ("FORMAL_REGISTER", taxonomy.detect_formal_register(norm, lang)),
+            (
+                "LOW_RESOURCE_VARIANT",
+                taxonomy.detect_low_resource(lang, LANGUAGES[lang].resource) if lang else None,
+            ),
+            ("UNICODE_EDGE", taxonomy.detect_unicode_edge(raw) if tx.maybe_unicode_edge(raw) else None),
+        ):
             if ev:
                 found[cat] = ev
         reasons += [f"{cat}: {ev}" for cat, ev in found.items()]
@@ -189,19 +205,32 @@ class Router:
             reasons.append(f"route: unknown language -> {variant}")
         elif romanized:
             variant, category = self.policy["TRANSLITERATION"], "TRANSLITERATION"
-            reasons.append(f"route: romanized text -> {variant} (policy: {self.policy.get('source', 'rules file')})")
+            reasons.append(
+                f"route: romanized text -> {variant} (policy: {self.policy.get('source', 'rules file')})"
+            )
         elif "FORMAL_REGISTER" in found:
             variant, category = self.policy["FORMAL_REGISTER"], "FORMAL_REGISTER"
-            reasons.append(f"route: formal register -> {variant} (policy: {self.policy.get('source', 'rules file')})")
+            reasons.append(
+                f"route: formal register -> {variant} (policy: {self.policy.get('source', 'rules file')})"
+            )
         else:
             variant, why = self._lang_route(lang)
             reasons.append(why)
-            category = next((c for c in ("CODE_SWITCH", "UNICODE_EDGE", "LOW_RESOURCE_VARIANT") if c in found), None)
+            category = next(
+                (c for c in ("CODE_SWITCH", "UNICODE_EDGE", "LOW_RESOURCE_VARIANT") if c in found), None
+            )
         if romanized and lang not in ROMANIZED_LANGS:  # pragma: no cover - model classes are fixed
             reasons.append(f"note: romanized {lang} is outside the detector's training languages")
-        return Decision(variant=variant, lang=lang, confidence=round(float(conf), 4), category=category,
-                        reasons=reasons, script=script, romanized=romanized,
-                        categories=[c for c in taxonomy.CATEGORIES if c in found])
+        return Decision(
+            variant=variant,
+            lang=lang,
+            confidence=round(float(conf), 4),
+            category=category,
+            reasons=reasons,
+            script=script,
+            romanized=romanized,
+            categories=[c for c in taxonomy.CATEGORIES if c in found],
+        )
 
     def route_many(self, texts) -> list[Decision]:
         return [self.route(t) for t in texts]
@@ -213,7 +242,7 @@ def read_lines(path: str | Path):
     Each line is decoded on its own, so one bad line (invalid UTF-8, NUL bytes) does not spoil
     the rest; blank lines are skipped. A missing/unreadable file raises ``RouterInputError``.
     """
-    from errors import RouterInputError  # noqa: PLC0415
+    from polylens.errors import RouterInputError  # noqa: PLC0415
 
     try:
         fh = open(path, "rb")  # noqa: SIM115

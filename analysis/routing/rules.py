@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from errors import StorageError
+from polylens.errors import StorageError
 
 __all__ = ["RULES_FORMAT", "METRICS", "DEFAULT_POLICY", "build_rules", "write_rules", "load_rules"]
 
@@ -32,11 +32,13 @@ DEFAULT_POLICY = {
     "FORMAL_REGISTER": "base",
     "unknown_language": "base",
     "source": "seed failure taxonomy (romanized text -> global; formal/legal register -> base); "
-              "not derived from the alignment statistics",
+    "not derived from the alignment statistics",
 }
-_TEST = ("paired sign-flip permutation test over units (variant - baseline), Benjamini-Hochberg "
-         "within the (scope=language, metric) family; bootstrap percentile CI of the mean difference "
-         "(analysis.alignment.variant_tests)")
+_TEST = (
+    "paired sign-flip permutation test over units (variant - baseline), Benjamini-Hochberg "
+    "within the (scope=language, metric) family; bootstrap percentile CI of the mean difference "
+    "(analysis.alignment.variant_tests)"
+)
 
 
 def _sha256(path: Path) -> str:
@@ -56,9 +58,24 @@ def _num(x: str) -> float:
 
 def _results_attrs(nc: Path) -> dict:
     """Model/method attrs of alignment.nc (read lazily with xarray; empty if unavailable)."""
-    keep = ("model_id", "weights_sha256", "processing_mode", "pooling", "probe_set", "probe_set_sha256",
-            "toolkit_version", "created", "analysis_ref", "analysis_tau", "analysis_k", "analysis_n_boot",
-            "analysis_n_perm", "analysis_baseline", "analysis_ci_level", "analysis_method_version")
+    keep = (
+        "model_id",
+        "weights_sha256",
+        "processing_mode",
+        "pooling",
+        "probe_set",
+        "probe_set_sha256",
+        "toolkit_version",
+        "created",
+        "analysis_ref",
+        "analysis_tau",
+        "analysis_k",
+        "analysis_n_boot",
+        "analysis_n_perm",
+        "analysis_baseline",
+        "analysis_ci_level",
+        "analysis_method_version",
+    )
     try:
         import xarray as xr  # noqa: PLC0415 - build time only
 
@@ -74,9 +91,15 @@ def _results_attrs(nc: Path) -> dict:
     return out
 
 
-def build_rules(results_dir: str | Path, metric: str = "margin_auc", alpha: float = 0.05,
-                min_diff: float = 0.0, baseline: str | None = None, require_ci: bool = True,
-                policy: dict | None = None) -> dict:
+def build_rules(
+    results_dir: str | Path,
+    metric: str = "margin_auc",
+    alpha: float = 0.05,
+    min_diff: float = 0.0,
+    baseline: str | None = None,
+    require_ci: bool = True,
+    policy: dict | None = None,
+) -> dict:
     """Rules dict from a results directory (needs ``stats.csv``; ``alignment.nc`` and
     ``commitment_matrix.csv`` are recorded in the provenance when present)."""
     if metric not in METRICS:
@@ -86,14 +109,19 @@ def build_rules(results_dir: str | Path, metric: str = "margin_auc", alpha: floa
     if not root.is_dir():
         raise StorageError(f"results directory {root} does not exist")
     if not stats.is_file():
-        raise StorageError(f"{root} has no stats.csv; run the analysis (analysis.alignment.run_analysis) first")
+        raise StorageError(
+            f"{root} has no stats.csv; run the analysis (analysis.alignment.run_analysis) first"
+        )
     with open(stats, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     need = {"scope", "metric", "variant_a", "variant_b", "lang", "diff", "diff_ci_lo", "diff_ci_hi", "p_bh"}
     if rows and not need <= set(rows[0]):
         raise StorageError(f"{stats}: missing columns {sorted(need - set(rows[0]))}")
-    files = {name: _sha256(root / name) for name in ("stats.csv", "alignment.nc", "commitment_matrix.csv")
-             if (root / name).is_file()}
+    files = {
+        name: _sha256(root / name)
+        for name in ("stats.csv", "alignment.nc", "commitment_matrix.csv")
+        if (root / name).is_file()
+    }
     attrs = _results_attrs(root / "alignment.nc") if "alignment.nc" in files else {}
     baseline = baseline or attrs.get("analysis_baseline") or "base"
     sign = METRICS[metric]
@@ -112,12 +140,22 @@ def build_rules(results_dir: str | Path, metric: str = "margin_auc", alpha: floa
         p_bh = _num(r["p_bh"])
         gain = sign * diff  # > 0: the variant is better than baseline
         ci_ok = (lo > 0) if sign > 0 else (hi < 0)
-        checks = {"p_bh<alpha": bool(p_bh < alpha), "better": bool(gain > 0), "gain>=min_diff": bool(gain >= min_diff)}
+        checks = {
+            "p_bh<alpha": bool(p_bh < alpha),
+            "better": bool(gain > 0),
+            "gain>=min_diff": bool(gain >= min_diff),
+        }
         if require_ci:
             checks["ci_excludes_0"] = bool(ci_ok)
-        cand = {"variant": variant, "diff": round(diff, 6), "ci": [round(lo, 6), round(hi, 6)],
-                "p_bh": p_bh, "n": int(_num(r.get("n", "nan"))) if not math.isnan(_num(r.get("n", "nan"))) else None,
-                "supported": all(checks.values()), "checks": checks}
+        cand = {
+            "variant": variant,
+            "diff": round(diff, 6),
+            "ci": [round(lo, 6), round(hi, 6)],
+            "p_bh": p_bh,
+            "n": int(_num(r.get("n", "nan"))) if not math.isnan(_num(r.get("n", "nan"))) else None,
+            "supported": all(checks.values()),
+            "checks": checks,
+        }
         langs.setdefault(lang, {"candidates": []})["candidates"].append(cand)
     for lang, entry in sorted(langs.items()):
         ok = [c for c in entry["candidates"] if c["supported"]]
@@ -125,26 +163,41 @@ def build_rules(results_dir: str | Path, metric: str = "margin_auc", alpha: floa
         entry["candidates"].sort(key=lambda c: c["variant"])
         if best:
             entry["variant"] = best["variant"]
-            entry["evidence"] = (f"{best['variant']} beats {baseline} on {metric}: diff {best['diff']:+.4f} "
-                                 f"(95% CI {best['ci'][0]:+.4f}..{best['ci'][1]:+.4f}), BH p={best['p_bh']:.3g}")
+            entry["evidence"] = (
+                f"{best['variant']} beats {baseline} on {metric}: diff {best['diff']:+.4f} "
+                f"(95% CI {best['ci'][0]:+.4f}..{best['ci'][1]:+.4f}), BH p={best['p_bh']:.3g}"
+            )
         else:
             entry["variant"] = baseline
             entry["evidence"] = f"no variant beats {baseline} on {metric} with BH p<{alpha}" + (
-                " and a CI excluding 0" if require_ci else "")
+                " and a CI excluding 0" if require_ci else ""
+            )
     notes = []
     if not langs:
-        notes.append(f"stats.csv has no scope=language {metric} comparisons against {baseline} (e.g. "
-                     "single-variant results): every language routes to " + baseline)
+        notes.append(
+            f"stats.csv has no scope=language {metric} comparisons against {baseline} (e.g. "
+            "single-variant results): every language routes to " + baseline
+        )
     return {
         "format": RULES_FORMAT,
         "notes": notes,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "baseline": baseline,
-        "test": {"description": _TEST, "scope": "language", "metric": metric,
-                 "direction": "higher is better" if sign > 0 else "lower is better",
-                 "alpha": alpha, "min_diff": min_diff, "require_ci_excludes_zero": require_ci},
-        "provenance": {"results_dir": str(root.resolve()), "files_sha256": files, "results_attrs": attrs,
-                       "n_stats_rows": len(rows)},
+        "test": {
+            "description": _TEST,
+            "scope": "language",
+            "metric": metric,
+            "direction": "higher is better" if sign > 0 else "lower is better",
+            "alpha": alpha,
+            "min_diff": min_diff,
+            "require_ci_excludes_zero": require_ci,
+        },
+        "provenance": {
+            "results_dir": str(root.resolve()),
+            "files_sha256": files,
+            "results_attrs": attrs,
+            "n_stats_rows": len(rows),
+        },
         "policy": dict(DEFAULT_POLICY if policy is None else policy),
         "languages": dict(sorted(langs.items())),
     }
@@ -165,7 +218,9 @@ def load_rules(path: str | Path) -> dict:
     try:
         rules = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise StorageError(f"rules file {path} does not exist; build it with `cli.py route build --results DIR`") from None
+        raise StorageError(
+            f"rules file {path} does not exist; build it with `cli.py route build --results DIR`"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StorageError(f"rules file {path} is unreadable: {exc}") from None
     if not isinstance(rules, dict) or rules.get("format") != RULES_FORMAT:

@@ -16,9 +16,9 @@ __all__ = ["PLANTED", "EXPECTED_ROUTES", "make_activations", "write_results"]
 
 #: noise scale per (variant, lang); base is 1.0 everywhere
 PLANTED = {
-    "fire": {"hi": 0.5},                # strong gain -> hi routes to fire
-    "earth": {"am": 0.5, "sw": 0.98},   # strong gain for am; sw gain too small to be significant
-    "water": {"fr": 1.6, "am": 0.8},    # water worse on fr; better on am but less than earth
+    "fire": {"hi": 0.5},  # strong gain -> hi routes to fire
+    "earth": {"am": 0.5, "sw": 0.98},  # strong gain for am; sw gain too small to be significant
+    "water": {"fr": 1.6, "am": 0.8},  # water worse on fr; better on am but less than earth
 }
 #: what a correct rules builder must conclude from PLANTED
 EXPECTED_ROUTES = {"hi": "fire", "am": "earth", "sw": "base", "fr": "base"}
@@ -39,19 +39,30 @@ def make_activations(n_units: int = 30, d: int = 64, n_layers: int = 6, seed: in
                 x[vi, gi, :, layer] = concepts + sigma * rng.standard_normal((n_units, d))
     return xr.Dataset(
         {"resid": (("variant", "lang", "concept", "layer", "d"), x.astype(np.float16))},
-        coords={"variant": variants, "lang": langs, "concept": [f"c{i:03d}" for i in range(n_units)],
-                "layer": np.arange(n_layers), "script": ("lang", ["Latn", "Deva", "Ethi", "Latn", "Latn"]),
-                "resource": ("lang", ["high", "high", "low", "low", "high"]),
-                "target_variant": ("lang", ["global", "fire", "earth", "earth", "water"])},
-        attrs={"model_id": "synthetic-planted", "pooling": "mean", "processing_mode": "raw",
-               "probe_set": "synthetic", "probe_set_sha256": "synthetic", "toolkit_version": "0.1.0",
-               "weights_sha256": '{"base": "s0", "fire": "s1", "earth": "s2", "water": "s3"}'},
+        coords={
+            "variant": variants,
+            "lang": langs,
+            "concept": [f"c{i:03d}" for i in range(n_units)],
+            "layer": np.arange(n_layers),
+            "script": ("lang", ["Latn", "Deva", "Ethi", "Latn", "Latn"]),
+            "resource": ("lang", ["high", "high", "low", "low", "high"]),
+            "target_variant": ("lang", ["global", "fire", "earth", "earth", "water"]),
+        },
+        attrs={
+            "model_id": "synthetic-planted",
+            "pooling": "mean",
+            "processing_mode": "raw",
+            "probe_set": "synthetic",
+            "probe_set_sha256": "synthetic",
+            "toolkit_version": "0.1.0",
+            "weights_sha256": '{"base": "s0", "fire": "s1", "earth": "s2", "water": "s3"}',
+        },
     )
 
 
 def write_results(out_dir: str | Path, seed: int = 0, n_boot: int = 300, n_perm: int = 4000) -> Path:
     """Run the real analysis on the planted dataset; returns the results directory."""
-    from analysis.alignment import run_analysis  # noqa: PLC0415
+    from polylens.analysis.alignment import run_analysis  # noqa: PLC0415
 
     run_analysis(make_activations(seed=seed), out_dir, n_boot=n_boot, n_perm=n_perm, seed=seed)
     return Path(out_dir)

@@ -10,23 +10,40 @@ import re
 import unicodedata
 from collections import Counter
 
-from errors import RouterInputError
+from polylens.errors import RouterInputError
 
 from ..taxonomy import char_script
 
-__all__ = ["MAX_CHARS", "check_text", "read_stream", "normalise", "maybe_unicode_edge", "script_counts", "dominant_script",
-           "script_segment", "PROBE_SCRIPT_ALIASES"]
+__all__ = [
+    "MAX_CHARS",
+    "check_text",
+    "read_stream",
+    "normalise",
+    "maybe_unicode_edge",
+    "script_counts",
+    "dominant_script",
+    "script_segment",
+    "PROBE_SCRIPT_ALIASES",
+]
 
 #: longest input accepted (characters); longer input is refused, not silently truncated
 MAX_CHARS = 100_000
 #: characters removed before language ID: zero-width joiners/spaces, BOM, bidi controls
-_STRIP = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c"
-                                "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
+_STRIP = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c"
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    ),
+    None,
+)
 _STRIP[0x1361] = " "  # ETHIOPIC WORDSPACE -> space
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: characters that can make ``taxonomy.detect_unicode_edge`` fire (besides non-NFC text)
-_EDGE_CHARS = re.compile("[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069"
-                         "\ufe00-\ufe0f\U000e0100-\U000e01ef]|(?![0-9])\\d")
+_EDGE_CHARS = re.compile(
+    "[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069"
+    "\ufe00-\ufe0f\U000e0100-\U000e01ef]|(?![0-9])\\d"
+)
 _CTRL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except tab/LF/CR
 #: scripts of probes.LANGUAGES whose letters char_script reports under another code
 PROBE_SCRIPT_ALIASES = {"Hans": ("Hani",), "Jpan": ("Hani", "Hira", "Kana"), "Kore": ("Hang",)}
@@ -43,7 +60,9 @@ def check_text(text: object, max_chars: int = MAX_CHARS) -> str:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RouterInputError(f"input is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+            raise RouterInputError(
+                f"input is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+            ) from None
     if not isinstance(text, str):
         raise RouterInputError(f"input must be text, got {type(text).__name__}")
     if len(text) > max_chars:
@@ -64,7 +83,9 @@ def read_stream(stream, max_chars: int = MAX_CHARS) -> str:
     """Read a binary stream (e.g. stdin) without ever holding more than ~4 x ``max_chars`` bytes."""
     data = stream.read(4 * max_chars + 1)
     if len(data) > 4 * max_chars:
-        raise RouterInputError(f"input too long: more than {4 * max_chars:,} bytes (limit {max_chars:,} characters); split it")
+        raise RouterInputError(
+            f"input too long: more than {4 * max_chars:,} bytes (limit {max_chars:,} characters); split it"
+        )
     return check_text(data, max_chars)
 
 
