@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-  torch==2.13.0 -e .
+  torch==2.13.0 -e ".[dev]"
 SYSTEM_PACKAGES=(dict-freedict-eng-hin dict-freedict-eng-fra dict-freedict-eng-spa
                  dict-freedict-eng-swh dict-freedict-eng-ara
                  chromium)  # chromium: headless browser test of the HTML report
