@@ -267,7 +267,7 @@ def test_variant_test_detects_degraded_variant():
     r[1, 1] += 1.0 * rng.standard_normal(r[1, 1].shape)  # fire's hi is noisier at every layer
     ds["resid"] = (ds["resid"].dims, r.astype(np.float16))
     a = analyze(ds, n_boot=200)
-    from polylens.analysis.alignment import variant_tests
+    from polylens.analysis.variant_tests import variant_tests
 
     t = variant_tests(a, baseline="base", n_perm=2000)
     row = t[(t.scope == "language") & (t.metric == "cos_auc") & (t.lang == "hi")].iloc[0]
