@@ -8,15 +8,16 @@ this "never commits": its layer is NaN and it is counted explicitly.
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import Bool, Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["first_run", "commitment_layer", "threshold_sweep"]
+__all__ = ["first_run", "commitment_layer", "threshold_sweep", "layer_labels"]
 
 
-def first_run(cond: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
-    """Float[...]: index of the first position where ``cond`` holds for ``k`` consecutive steps.
+def first_run(cond: Bool[np.ndarray, "*shape"], k: int, axis: int = -1) -> Float[np.ndarray, "*rest"]:
+    """Index of the first position where ``cond`` holds for ``k`` consecutive steps along ``axis``.
 
-    ``cond: Bool[..., layer]`` (``axis`` is the layer axis). NaN where it never happens. The
+    ``axis`` is the layer axis; the result drops it. NaN where it never happens. The
     rolling-window ``all`` is the boolean form of a rolling minimum along the layer axis.
     """
     cond = np.moveaxis(np.asarray(cond, dtype=bool), axis, -1)
@@ -29,31 +30,42 @@ def first_run(cond: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
     return np.where(hit, first, np.nan)
 
 
+def layer_labels(
+    idx: Float[np.ndarray, "*shape"], layers: Float[np.ndarray, " layer"]
+) -> Float[np.ndarray, "*shape"]:
+    """Layer coordinate ``layers[i]`` at float layer indices ``idx`` (NaN stays NaN = never)."""
+    layers = np.asarray(layers, dtype=np.float64)
+    safe = np.where(np.isnan(idx), 0, idx).astype(np.int64)
+    return np.where(np.isnan(idx), np.nan, layers[safe])
+
+
 def commitment_layer(
-    metric: np.ndarray, tau: float = 0.85, k: int = 3, axis: int = -1, layers: np.ndarray | None = None
-) -> np.ndarray:
-    """Seed commitment layer of ``metric: Float[..., layer]`` (NaN metric counts as below tau).
+    metric: Float[np.ndarray, "*shape"],
+    tau: float | Float[np.ndarray, "*tshape"] = 0.85,
+    k: int = 3,
+    axis: int = -1,
+    layers: Float[np.ndarray, " layer"] | None = None,
+) -> Float[np.ndarray, "*rest"]:
+    """Seed commitment layer of ``metric`` along the layer ``axis`` (NaN metric counts as below tau).
 
     ``tau`` may itself be an array broadcasting against ``metric`` (e.g. a per-layer null
     threshold for the threshold-free variant). Returns the layer coordinate (``layers[i]``),
     NaN for never.
     """
     metric = np.moveaxis(np.asarray(metric, dtype=np.float64), axis, -1)
-    tau = np.asarray(tau, dtype=np.float64)
-    if tau.ndim:
-        tau = np.moveaxis(tau, axis, -1) if tau.ndim == metric.ndim else tau
+    thr = np.asarray(tau, dtype=np.float64)
+    if thr.ndim:
+        thr = np.moveaxis(thr, axis, -1) if thr.ndim == metric.ndim else thr
     with np.errstate(invalid="ignore"):
-        cond = metric >= tau
+        cond = metric >= thr
     idx = first_run(cond, k)
-    if layers is None:
-        return idx
-    layers = np.asarray(layers, dtype=np.float64)
-    safe = np.where(np.isnan(idx), 0, idx).astype(np.int64)
-    return np.where(np.isnan(idx), np.nan, layers[safe])
+    return idx if layers is None else layer_labels(idx, layers)
 
 
-def threshold_sweep(metric: np.ndarray, taus: np.ndarray, k: int = 3, axis: int = -1) -> np.ndarray:
-    """Float[tau, ...]: commitment index of ``metric: Float[..., layer]`` at every tau (broadcast)."""
+def threshold_sweep(
+    metric: Float[np.ndarray, "*shape"], taus: Float[np.ndarray, " tau"], k: int = 3, axis: int = -1
+) -> Float[np.ndarray, "tau ..."]:
+    """Commitment index of ``metric`` (layer ``axis``) at every tau (broadcast), tau axis first."""
     metric = np.moveaxis(np.asarray(metric, dtype=np.float64), axis, -1)
     taus = np.asarray(taus, dtype=np.float64).reshape((-1,) + (1,) * metric.ndim)
     with np.errstate(invalid="ignore"):

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from jaxtyping import Float
 
 from polylens.analysis.cka import cka_from_grams, gram_linear
-from polylens.analysis.stats import bootstrap_indices, bootstrap_weights, percentile_ci
+from polylens.analysis.stats import bootstrap_indices, percentile_ci, resample_weights
 from polylens.analysis.transport import group_split, make_map, shuffle_pairs, transport_scores
 
 __all__ = [
@@ -60,20 +61,26 @@ CONDITIONS = ("raw", "mapped", "mismatched_layer", "shuffled_pairs", "ablate")
 # ---------------------------------------------------------------- statistics helpers
 
 
-def mean_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
-    """(mean Float[...], ci Float[..., 2]) over the last (prompt) axis, percentile bootstrap."""
+def mean_ci(
+    values: Float[np.ndarray, "*batch prompt"], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[Float[np.ndarray, "*batch"], Float[np.ndarray, "*batch 2"]]:
+    """(mean, percentile-bootstrap CI) over the last (prompt) axis; no missing prompts."""
     values = np.asarray(values, dtype=np.float64)
-    w = bootstrap_weights(bootstrap_indices(values.shape[-1], n_boot, seed))
+    w = resample_weights(values.shape[-1], n_boot, seed)
     boot = values @ w.T / w.sum(1)
     return values.mean(-1), percentile_ci(boot, level)
 
 
 def reduction_ci(
-    kl_raw: np.ndarray, kl_other: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-):
-    """(1 - mean(kl_other)/mean(kl_raw), ci[2]) with prompts resampled jointly (paired)."""
+    kl_raw: Float[np.ndarray, "*batch prompt"],
+    kl_other: Float[np.ndarray, "*batch prompt"],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[Float[np.ndarray, "*batch"], Float[np.ndarray, "*batch 2"]]:
+    """(1 - mean(kl_other)/mean(kl_raw), CI) with prompts resampled jointly (paired)."""
     kl_raw, kl_other = np.asarray(kl_raw, float), np.asarray(kl_other, float)
-    w = bootstrap_weights(bootstrap_indices(kl_raw.shape[-1], n_boot, seed))
+    w = resample_weights(kl_raw.shape[-1], n_boot, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         point = 1 - kl_other.mean(-1) / kl_raw.mean(-1)
         boot = 1 - (kl_other @ w.T) / (kl_raw @ w.T)
@@ -81,10 +88,14 @@ def reduction_ci(
 
 
 def cka_by_layer(
-    xa: np.ndarray, xb: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95, chunk: int = 25
-) -> dict[str, np.ndarray]:
-    """Linear and debiased CKA per layer between ``xa: Float[layer, n, d_a]`` and ``xb:
-    Float[layer, n, d_b]`` (widths may differ), with percentile-bootstrap CIs over the n stimuli.
+    xa: Float[np.ndarray, "layer n d_a"],
+    xb: Float[np.ndarray, "layer n d_b"],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    chunk: int = 25,
+) -> dict[str, Float[np.ndarray, "kind layer *ci"]]:
+    """Linear and debiased CKA per layer (widths may differ), percentile-bootstrap CIs over stimuli.
 
     Returns ``{"cka": Float[kind=2, layer], "ci": Float[kind, layer, 2]}`` (kind = linear,
     debiased). Resamples reuse the Gram matrices (no d-sized copies). Caveat: a resample

@@ -248,7 +248,8 @@ def run_evaluate(
     log=print,
 ) -> xr.Dataset:
     """Per-language bits-per-byte degradation, disparity ratio, drift, predictors -> evaluate.nc."""
-    from polylens.analysis.quantization import bootstrap_mean, correlate, cosine, degradation
+    from polylens.analysis.quantization import cosine, degradation
+    from polylens.analysis.stats import bootstrap_mean, correlate
     from polylens.hooks.quantize import parse_quant
     from polylens.hooks.registry import resolve
 
@@ -338,7 +339,7 @@ def run_evaluate(
 def _add_fits(ds: xr.Dataset, n_boot: int, n_grid: int = 50) -> xr.Dataset:
     """Least-squares line of relative degradation on each predictor (over languages) with its
     bootstrap band, per variant: what the fertility-vs-degradation figure draws."""
-    from polylens.analysis.quantization import linear_fit
+    from polylens.analysis.stats import linear_fit
 
     preds = list(ds.corr_predictor.values)
     shape = (ds.sizes["variant"], len(preds))
@@ -477,7 +478,8 @@ def run_sinks(
     log=print,
 ) -> xr.Dataset:
     """Attention-sink mass per (lang, block, head) with CIs; vs weight kurtosis per layer."""
-    from polylens.analysis.quantization import bootstrap_mean, correlate, weight_stats
+    from polylens.analysis.quantization import weight_stats
+    from polylens.analysis.stats import bootstrap_mean, correlate
     from polylens.hooks.models import load_model
     from polylens.hooks.quantize import linear_weights
 

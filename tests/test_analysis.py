@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.stats
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from polylens.analysis import stats as st  # noqa: E402
 from polylens.analysis.alignment import analyze, run_analysis  # noqa: E402
 from polylens.analysis.cka import linear_cka, pairwise_linear_cka  # noqa: E402
 from polylens.analysis.commitment import commitment_layer, first_run, threshold_sweep  # noqa: E402
@@ -212,54 +210,6 @@ def test_dask_backed_matches_in_memory(ds, res, tmp_path):
         )
 
 
-# ------------------------------------------------------------------------------- stats
-def test_bh_matches_scipy():
-    rng = np.random.default_rng(3)
-    p = np.concatenate([rng.uniform(size=40), rng.uniform(0, 0.01, size=10)])
-    np.testing.assert_allclose(st.bh_adjust(p), scipy.stats.false_discovery_control(p, method="bh"))
-    pn = p.copy()
-    pn[[3, 17]] = np.nan
-    ok = ~np.isnan(pn)
-    np.testing.assert_allclose(st.bh_adjust(pn)[ok], scipy.stats.false_discovery_control(pn[ok], method="bh"))
-    assert np.isnan(st.bh_adjust(pn)[3])
-
-
-def test_signflip_matches_scipy_exact():
-    rng = np.random.default_rng(4)
-    a = rng.standard_normal(10) + 0.6
-    b = rng.standard_normal(10)
-    ours = st.signflip_test((a - b)[None, :], n_perm=5000)
-    ref = scipy.stats.permutation_test(
-        (a, b),
-        lambda x, y, axis: np.mean(x - y, axis=axis),
-        permutation_type="samples",
-        n_resamples=5000,
-        vectorized=True,
-    )
-    assert ours["p"][0] == pytest.approx(ref.pvalue, rel=1e-12)
-    assert ours["stat"][0] == pytest.approx(ref.statistic)
-
-
-def test_signflip_random_power_and_null():
-    rng = np.random.default_rng(5)
-    d = np.stack([rng.standard_normal(200) * 0.1 + 0.05, rng.standard_normal(200)])
-    t = st.signflip_test(d, n_perm=2000, seed=1)
-    assert t["p"][0] < 0.001 and t["p"][1] > 0.01
-    d[1, :50] = np.nan
-    t2 = st.signflip_test(d, n_perm=2000, seed=1)
-    assert t2["n"][1] == 150 and np.isfinite(t2["p"][1])
-    assert st.cohens_dz(d[:1])[0] == pytest.approx(d[0].mean() / d[0].std(ddof=1))
-
-
-def test_bootstrap_weights_match_indexing():
-    idx = st.bootstrap_indices(20, 50, seed=2)
-    w = st.bootstrap_weights(idx)
-    a = np.random.default_rng(0).standard_normal((3, 20))
-    np.testing.assert_allclose(st.nanmean_weighted(a, w), a[:, idx].mean(-1))
-    assert st.nanquantile_sorted(np.array([[1, np.nan, 3, 2.0]]), 0.5)[0] == 2.0
-    np.testing.assert_allclose(st.nanquantile_sorted(a, 0.3), np.quantile(a, 0.3, axis=-1))
-
-
 def test_variant_test_detects_degraded_variant():
     ds = make_ds(n_units=40, d=128)
     r = ds["resid"].values.astype(np.float32)
@@ -267,7 +217,7 @@ def test_variant_test_detects_degraded_variant():
     r[1, 1] += 1.0 * rng.standard_normal(r[1, 1].shape)  # fire's hi is noisier at every layer
     ds["resid"] = (ds["resid"].dims, r.astype(np.float16))
     a = analyze(ds, n_boot=200)
-    from polylens.analysis.alignment import variant_tests
+    from polylens.analysis.variant_tests import variant_tests
 
     t = variant_tests(a, baseline="base", n_perm=2000)
     row = t[(t.scope == "language") & (t.metric == "cos_auc") & (t.lang == "hi")].iloc[0]

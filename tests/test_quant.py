@@ -10,13 +10,12 @@ from scipy import stats
 
 from polylens.analysis.quantization import (
     bits_per_byte,
-    bootstrap_mean,
-    correlate,
     degradation,
     excess_kurtosis,
     language_effect,
     weight_stats,
 )
+from polylens.analysis.stats import bootstrap_mean, correlate
 from polylens.errors import UnknownModelError
 from polylens.hooks.quantize import QuantConfig, keep_mask, linear_weights, parse_quant, quantize_weight
 from polylens.hooks.registry import resolve
