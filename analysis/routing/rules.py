@@ -37,7 +37,7 @@ DEFAULT_POLICY = {
 _TEST = (
     "paired sign-flip permutation test over units (variant - baseline), Benjamini-Hochberg "
     "within the (scope=language, metric) family; bootstrap percentile CI of the mean difference "
-    "(analysis.alignment.variant_tests)"
+    "(analysis.variant_tests)"
 )
 
 
