@@ -13,9 +13,9 @@ import pytest
 
 from polylens.errors import ProbeError, ToolkitError
 from polylens.probes import LANGUAGES, get_language, list_probe_sets, load_probe_set, validate
-from polylens.probes.model import DATA_DIR
 from polylens.probes.edge_cases import CATEGORIES
 from polylens.probes.languages import SEED_LANGUAGES
+from polylens.probes.model import DATA_DIR
 from polylens.probes.variants import VARIANTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
