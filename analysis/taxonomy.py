@@ -14,6 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from polylens.probes.languages import LOW_RESOURCE_LANGS, TABLE
+from polylens.probes.scripts import UCD_PREFIX_TO_SCRIPT, unicode_scripts
+
 __all__ = [
     "CATEGORIES",
     "Finding",
@@ -32,125 +35,8 @@ __all__ = [
 
 CATEGORIES = ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT", "UNICODE_EDGE")
 
-# Unicode character-name prefix -> ISO 15924
-_NAME_TO_SCRIPT = {
-    "LATIN": "Latn",
-    "DEVANAGARI": "Deva",
-    "BENGALI": "Beng",
-    "TAMIL": "Taml",
-    "TELUGU": "Telu",
-    "KANNADA": "Knda",
-    "MALAYALAM": "Mlym",
-    "GUJARATI": "Gujr",
-    "GURMUKHI": "Guru",
-    "ORIYA": "Orya",
-    "SINHALA": "Sinh",
-    "ETHIOPIC": "Ethi",
-    "ARABIC": "Arab",
-    "HEBREW": "Hebr",
-    "CYRILLIC": "Cyrl",
-    "GREEK": "Grek",
-    "ARMENIAN": "Armn",
-    "GEORGIAN": "Geor",
-    "THAI": "Thai",
-    "LAO": "Laoo",
-    "KHMER": "Khmr",
-    "MYANMAR": "Mymr",
-    "HANGUL": "Hang",
-    "HIRAGANA": "Hira",
-    "KATAKANA": "Kana",
-    "CJK": "Hani",
-    "TIBETAN": "Tibt",
-    "THAANA": "Thaa",
-    "SYRIAC": "Syrc",
-    "TIFINAGH": "Tfng",
-    "NKO": "Nkoo",
-    "VAI": "Vaii",
-    "CHEROKEE": "Cher",
-    "MONGOLIAN": "Mong",
-    "OL": "Olck",
-}
-
-#: default script per language (ISO 639-1 -> ISO 15924) when the dataset has no script coordinate
-EXPECTED_SCRIPT = {
-    "en": "Latn",
-    "fr": "Latn",
-    "es": "Latn",
-    "pt": "Latn",
-    "de": "Latn",
-    "it": "Latn",
-    "sw": "Latn",
-    "yo": "Latn",
-    "ha": "Latn",
-    "ig": "Latn",
-    "zu": "Latn",
-    "xh": "Latn",
-    "so": "Latn",
-    "id": "Latn",
-    "ms": "Latn",
-    "vi": "Latn",
-    "tr": "Latn",
-    "pl": "Latn",
-    "nl": "Latn",
-    "tl": "Latn",
-    "wo": "Latn",
-    "hi": "Deva",
-    "mr": "Deva",
-    "ne": "Deva",
-    "bn": "Beng",
-    "ta": "Taml",
-    "te": "Telu",
-    "kn": "Knda",
-    "ml": "Mlym",
-    "gu": "Gujr",
-    "pa": "Guru",
-    "si": "Sinh",
-    "am": "Ethi",
-    "ti": "Ethi",
-    "ar": "Arab",
-    "fa": "Arab",
-    "ur": "Arab",
-    "he": "Hebr",
-    "ru": "Cyrl",
-    "uk": "Cyrl",
-    "kk": "Cyrl",
-    "el": "Grek",
-    "th": "Thai",
-    "km": "Khmr",
-    "my": "Mymr",
-    "ko": "Hang",
-    "ja": "Jpan",
-    "zh": "Hani",
-}
-
-#: Joshi et al. (2020) classes 0-2 among languages Tiny Aya targets (used when no resource coord)
-LOW_RESOURCE_LANGS = frozenset(
-    {
-        "am",
-        "yo",
-        "ha",
-        "ig",
-        "zu",
-        "xh",
-        "so",
-        "wo",
-        "ti",
-        "km",
-        "my",
-        "si",
-        "ne",
-        "mg",
-        "ny",
-        "sn",
-        "rw",
-        "lg",
-        "om",
-        "tw",
-        "ee",
-        "ln",
-        "kk",
-    }
-)
+#: writing system per language (ISO 639-1 -> ISO 15924) when the dataset has no script coordinate
+EXPECTED_SCRIPT: dict[str, str] = {code: lang.script for code, lang in TABLE.items()}
 
 # Romanized Hindi/Urdu (and a few Bengali/Tamil) function and health words
 _ROMANIZED = {
@@ -343,13 +229,13 @@ def char_script(ch: str) -> str | None:
     if not name:
         return None
     first = name.split(" ")[0]
-    if cat.startswith("M") and first not in _NAME_TO_SCRIPT:
+    if cat.startswith("M") and first not in UCD_PREFIX_TO_SCRIPT:
         return None
     if first == "CJK" or name.startswith("KANGXI") or "IDEOGRAPH" in name:
         return "Hani"
     if first in ("HALFWIDTH", "FULLWIDTH"):
         first = name.split(" ")[1] if len(name.split(" ")) > 1 else first
-    return _NAME_TO_SCRIPT.get(first, first.title()[:4])
+    return UCD_PREFIX_TO_SCRIPT.get(first, first.title()[:4])
 
 
 def script_profile(text: str) -> Counter:
@@ -358,11 +244,10 @@ def script_profile(text: str) -> Counter:
 
 
 def _compatible(expected: str | None, script: str) -> bool:
+    """Whether letters of Unicode script ``script`` belong to writing system ``expected``."""
     if expected is None:
         return True
-    if expected == "Jpan":
-        return script in ("Hani", "Hira", "Kana")
-    return script == expected
+    return script == expected or script in unicode_scripts(expected)
 
 
 @lru_cache(maxsize=1)
@@ -475,7 +360,7 @@ def detect_low_resource(lang: str | None, resource: str | None = None) -> str | 
     if resource:
         return f"resource={resource} ({lang})" if str(resource).lower() == "low" else None
     if lang in LOW_RESOURCE_LANGS:
-        return f"{lang} in Joshi classes 0-2 (built-in list)"
+        return f"{lang} in Joshi classes 0-2 (probes.languages table)"
     return None
 
 

@@ -16,6 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from polylens.probes.scripts import script_name
+
 from .registry import figure
 from .results import Results
 from .style import (
@@ -25,7 +27,6 @@ from .style import (
     OKABE_ITO,
     lang_label,
     lang_name,
-    script_name,
     variant_style,
 )
 

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from polylens.errors import StorageError
+from polylens.probes.scripts import script_name
 
 from .registry import available, make_figure
 from .results import Results, decode_attr
-from .style import lang_name, script_name, to_png_bytes, variant_style
+from .style import lang_name, to_png_bytes, variant_style
 
 __all__ = ["build_report", "explorer_data"]
 

@@ -10,11 +10,15 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures never need a display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from polylens.probes.languages import TABLE  # noqa: E402
+from polylens.probes.variants import VARIANT_NAMES  # noqa: E402
 
 __all__ = [
     "OKABE_ITO",
@@ -24,7 +28,6 @@ __all__ = [
     "variant_style",
     "lang_name",
     "lang_label",
-    "script_name",
     "INDIC_SCRIPTS",
     "save",
     "to_png_bytes",
@@ -52,14 +55,15 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "reddish_purple": "#CC79A7",
 }
-#: fixed colours for the Tiny Aya family; any other variant (quantized, diffed...) takes the rest in order
-VARIANT_COLORS = {
-    "base": OKABE_ITO["black"],
-    "global": OKABE_ITO["blue"],
-    "fire": OKABE_ITO["vermillion"],
-    "earth": OKABE_ITO["bluish_green"],
-    "water": OKABE_ITO["sky_blue"],
-}
+#: fixed colours for the Tiny Aya variants (probes.variants, in order); any other variant
+#: (quantized, diffed...) takes the rest in order
+VARIANT_COLORS = dict(
+    zip(
+        VARIANT_NAMES,
+        [OKABE_ITO[k] for k in ("black", "blue", "vermillion", "bluish_green", "sky_blue")],
+        strict=True,
+    )
+)
 _EXTRA = [
     OKABE_ITO[k]
     for k in ("orange", "reddish_purple", "blue", "sky_blue", "bluish_green", "vermillion", "yellow")
@@ -96,31 +100,8 @@ CMAP = "cividis"
 
 #: scripts of the Indian subcontinent (ISO 15924) for the seed study's "Indic language" panel
 INDIC_SCRIPTS = ("Deva", "Beng", "Taml", "Telu", "Knda", "Mlym", "Gujr", "Guru", "Orya", "Sinh")
-_SCRIPT_NAMES = {
-    "Latn": "Latin",
-    "Deva": "Devanagari",
-    "Beng": "Bengali",
-    "Taml": "Tamil",
-    "Telu": "Telugu",
-    "Ethi": "Ethiopic",
-    "Arab": "Arabic",
-    "Cyrl": "Cyrillic",
-    "Hans": "Han (simplified)",
-    "Hant": "Han (traditional)",
-    "Jpan": "Japanese",
-    "Kore": "Korean",
-    "Hebr": "Hebrew",
-    "Grek": "Greek",
-    "Thai": "Thai",
-    "Knda": "Kannada",
-    "Mlym": "Malayalam",
-    "Gujr": "Gujarati",
-    "Guru": "Gurmukhi",
-    "Orya": "Odia",
-    "Sinh": "Sinhala",
-}
 
-RC = {
+RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,
@@ -152,7 +133,7 @@ _META = {"png": _PNG_META, "svg": _SVG_META, "pdf": _PDF_META}
 @contextmanager
 def style() -> Iterator[None]:
     """The one rc context every figure is drawn under."""
-    with plt.rc_context(RC):
+    with plt.rc_context(cast(Any, RC)):
         yield
 
 
@@ -175,22 +156,15 @@ def matrix_style(kind: str, kinds: Sequence[str]) -> dict:
 
 
 def lang_name(code: str) -> str:
-    """English name from ``probes.LANGUAGES`` (Latin glyphs only, so every font renders it)."""
-    try:
-        from polylens.probes.languages import LANGUAGES  # noqa: PLC0415
-    except Exception:  # noqa: BLE001 - labels must never break a figure
-        return code
-    lang = LANGUAGES.get(code)
+    """English name from the language table (Latin glyphs only, so every font renders it)."""
+    lang = TABLE.get(code)
     return lang.name if lang is not None else code
 
 
 def lang_label(code: str) -> str:
+    """``Name (code)``, or the code alone when the table does not know it."""
     name = lang_name(code)
     return name if name == code else f"{name} ({code})"
-
-
-def script_name(code: str) -> str:
-    return _SCRIPT_NAMES.get(code, code)
 
 
 def save(fig, out_dir: str | Path, name: str, formats: Sequence[str] = ("png", "svg")) -> list[Path]:

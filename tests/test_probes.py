@@ -13,9 +13,10 @@ import pytest
 
 from polylens.errors import ProbeError, ToolkitError
 from polylens.probes import LANGUAGES, get_language, list_probe_sets, load_probe_set, validate
-from polylens.probes.core import DATA_DIR
 from polylens.probes.edge_cases import CATEGORIES
-from polylens.probes.languages import SEED_LANGUAGES, VARIANTS
+from polylens.probes.languages import SEED_LANGUAGES
+from polylens.probes.model import DATA_DIR
+from polylens.probes.variants import VARIANTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BAD = FIXTURES / "bad_probes"
@@ -250,7 +251,8 @@ def test_flores_mismatched_counts():
 def test_build_all_reproduces_committed_bytes(tmp_path):
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: builders fetch upstream with `npm pack`")
-    from polylens.probes.build import build_all, freedict_available
+    from polylens.probes.build import build_all
+    from polylens.probes.verify import freedict_available
 
     if not freedict_available():
         pytest.skip("Debian dict-freedict-eng-* not installed: medical verification would differ")
@@ -262,12 +264,12 @@ def test_build_all_reproduces_committed_bytes(tmp_path):
 
 def test_medical_verification_uses_sources(monkeypatch):
     """Verification must fail when the sources do not contain the term (not hard-coded)."""
-    from polylens.probes import build
+    from polylens.probes import verify
 
     entry = {"anchors": "🩸", "headwords": ["blood"], "s": {"fr": ("x sang", "sang", None)}}
     table = {"🩸": {"tts": ["goutte de sang"], "default": ["sang"]}}
-    assert build._verify(entry, "fr", table, {})["verified"]
-    assert not build._verify(entry, "fr", {"🩸": {"tts": ["goutte"]}}, {})["verified"]
-    hit = build._verify(entry, "fr", {}, {"fr": {"blood": "blood\nsang, sanguin"}})
+    assert verify.verify_key_term(entry, "fr", table, {})["verified"]
+    assert not verify.verify_key_term(entry, "fr", {"🩸": {"tts": ["goutte"]}}, {})["verified"]
+    hit = verify.verify_key_term(entry, "fr", {}, {"fr": {"blood": "blood\nsang, sanguin"}})
     assert hit["source"] == "freedict"
-    assert build._matches("ሆስፒታሉ", {"ሆስፒታል"}) and not build._matches("head", {"headache"})
+    assert verify._matches("ሆስፒታሉ", {"ሆስፒታል"}) and not verify._matches("head", {"headache"})

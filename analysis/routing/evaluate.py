@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from polylens import probes
-from polylens.probes.languages import LANGUAGES
+from polylens.probes.languages import LANGUAGES, LATIN_LANGS, ROMANIZED_LANGS
 
-from .ngram import LATIN_LANGS, ROMANIZED_LANGS, _edge_sources, heldout_set
+from .ngram import _edge_sources, heldout_set
 from .router import Router
 
 __all__ = ["evaluate", "render", "write_report", "DEFAULT_REPORT"]
@@ -88,7 +88,7 @@ def lid_table(router: Router) -> list[dict]:
         c["py3_full"] += identify_language(s.text)[0] == s.lang
         c["py3_prefix"] += identify_language(s.text[:PREFIX])[0] == s.lang
     rows = []
-    tot = defaultdict(int)
+    tot: defaultdict[str, int] = defaultdict(int)
     for lang in [g for g in LANGUAGES if g in counts]:
         c = counts[lang]
         for k, v in c.items():
@@ -199,6 +199,7 @@ def synthetic_rules_table() -> list[dict]:
 
 
 def evaluate(rules_path: str | None = None) -> dict:
+    """Every router measurement of the report (language ID, romanized detection, edge cases, latency)."""
     router = Router.load(rules_path)
     edge, misses = edge_table(router)
     return {
@@ -222,6 +223,7 @@ def _md(rows: list[dict]) -> str:
 
 
 def render(res: dict) -> str:
+    """The evaluation as Markdown."""
     rules = (
         res["rules_path"] or "none (documented default: each language's target variant in probes.LANGUAGES)"
     )
@@ -268,6 +270,7 @@ BH p < 0.05, CI excluding 0).
 
 
 def write_report(path: str | Path = DEFAULT_REPORT, rules_path: str | None = None) -> tuple[Path, dict]:
+    """Evaluate and write the Markdown report; return its path and the measurements."""
     res = evaluate(rules_path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from jaxtyping import Float
+
+from polylens.probes.languages import LATIN_LANGS, ROMANIZED_LANGS
 
 __all__ = [
     "CharNgramNB",
     "features",
-    "ROMANIZED_LANGS",
-    "LATIN_LANGS",
     "MODEL_PATH",
     "training_corpus",
     "build_model",
@@ -37,16 +38,13 @@ __all__ = [
 ]
 
 MODEL_PATH = Path(__file__).parent / "data" / "romanized_nb.npz"
-ROMANIZED_LANGS = ("hi", "bn", "ta", "ar", "am")
-#: Latin-script probe languages (probes.LANGUAGES with script Latn), the negatives
-LATIN_LANGS = ("en", "sw", "fr", "es", "yo", "id", "pt", "de", "tr", "vi", "ha", "zu")
 _NON_WORD = re.compile(r"[^\w']+|[\d_]+")
 
 
 def features(text: str, orders: tuple[int, ...] = (1, 2, 3, 4)) -> list[str]:
     """Character n-grams of ``" " + normalised text + " "`` (lower-case, digits/punctuation -> space)."""
     s = " " + " ".join(_NON_WORD.sub(" ", text.lower()).split()) + " "
-    out = []
+    out: list[str] = []
     for n in orders:
         if n == 1:
             out.extend(s[1:-1].replace(" ", ""))
@@ -60,8 +58,10 @@ class CharNgramNB:
 
     def __init__(self, orders: tuple[int, ...] = (1, 2, 3, 4), k: float = 0.1, min_count: int = 2):
         self.orders, self.k, self.min_count = tuple(orders), float(k), int(min_count)
+        self.meta_: dict = {}
 
     def fit(self, texts: list[str], labels: list[str]) -> CharNgramNB:
+        """Count n-grams per class (grams seen fewer than ``min_count`` times are dropped)."""
         classes = sorted(set(labels))
         counts: dict[str, np.ndarray] = {}
         for text, label in zip(texts, labels):
@@ -88,7 +88,7 @@ class CharNgramNB:
         self.log_p_ = np.log((c + self.k) / (c.sum(0) + self.k * v)).astype(np.float32)
         self.index_ = {g: i for i, g in enumerate(self.grams_)}
 
-    def scores(self, text: str) -> tuple[np.ndarray, int]:
+    def scores(self, text: str) -> tuple[Float[np.ndarray, " n_classes"], int]:
         """Summed log-likelihood per class (uniform prior) and the number of known n-grams."""
         get = self.index_.get
         idx = [i for g in features(text, self.orders) if (i := get(g)) is not None]
@@ -96,7 +96,7 @@ class CharNgramNB:
             return np.zeros(len(self.classes_), dtype=np.float32), 0
         return self.log_p_.take(idx, axis=0).sum(0), len(idx)
 
-    def predict_proba(self, text: str) -> np.ndarray:
+    def predict_proba(self, text: str) -> Float[np.ndarray, " n_classes"]:
         """Posterior per class; log-likelihoods are divided by sqrt(#n-grams) before the softmax
         (as py3langid does) so confidence does not saturate on every long input."""
         s, n = self.scores(text)
@@ -105,12 +105,14 @@ class CharNgramNB:
         return p / p.sum()
 
     def predict(self, text: str) -> tuple[str, float]:
+        """Most probable class and its probability."""
         p = self.predict_proba(text)
         i = int(p.argmax())
         return self.classes_[i], float(p[i])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
+        """Write the model as an ``.npz`` (no pickles) with ``meta`` in its parameters."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         params = {
@@ -131,6 +133,7 @@ class CharNgramNB:
 
     @classmethod
     def load(cls, path: str | Path) -> CharNgramNB:
+        """Read a model written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
             params = json.loads(str(z["params"]))
             grams = str(z["grams"]).split("\n") if z["counts"].shape[0] else []
@@ -155,6 +158,7 @@ def _udhr_units() -> list[str]:
 
 @lru_cache(maxsize=1)
 def heldout_set() -> frozenset[str]:
+    """The held-out UDHR unit ids (cached)."""
     return frozenset(heldout_units(_udhr_units()))
 
 
@@ -182,23 +186,27 @@ def training_corpus(romanize_medical: bool = True) -> tuple[list[str], list[str]
     med = probes.load_probe_set("medical")
     for s in udhr.stimuli:
         if s.lang in LATIN_LANGS and s.unit not in held:
-            texts.append(s.text), labels.append(s.lang)
+            texts.append(s.text)
+            labels.append(s.lang)
     for s in rom.stimuli:
         if s.lang in ROMANIZED_LANGS and s.unit not in held:
-            texts.append(s.text), labels.append(f"{s.lang}-Latn")
+            texts.append(s.text)
+            labels.append(f"{s.lang}-Latn")
     med_units = [u for u in med.units if u not in edge]
     n_med_rom = 0
     if romanize_medical:
-        from polylens.probes.build import romanize, romanizer  # noqa: PLC0415 - uroman, build time only
+        from polylens.probes.text import romanize, romanizer  # noqa: PLC0415 - uroman, build time only
 
         ur = romanizer()[0]
     for s in med.stimuli:
         if s.unit not in med_units:
             continue
         if s.lang in LATIN_LANGS:
-            texts.append(s.text), labels.append(s.lang)
+            texts.append(s.text)
+            labels.append(s.lang)
         elif s.lang in ROMANIZED_LANGS and romanize_medical:
-            texts.append(romanize(s.text, s.lang, ur)), labels.append(f"{s.lang}-Latn")
+            texts.append(romanize(s.text, s.lang, ur))
+            labels.append(f"{s.lang}-Latn")
             n_med_rom += 1
     prov = {
         "udhr_sha256": udhr.sha256,
@@ -222,4 +230,5 @@ def build_model(path: str | Path = MODEL_PATH, **nb_kw) -> Path:
 
 @lru_cache(maxsize=1)
 def load_model(path: str | None = None) -> CharNgramNB:
+    """The committed romanized-text detector (cached)."""
     return CharNgramNB.load(path or MODEL_PATH)

@@ -22,12 +22,14 @@ import copy
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from polylens.probes.languages import LANGUAGES
+from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS
+from polylens.probes.scripts import unicode_scripts
 
 from .. import taxonomy
 from . import text as tx
-from .ngram import ROMANIZED_LANGS, load_model
+from .ngram import load_model
 from .rules import DEFAULT_POLICY, load_rules
 
 __all__ = ["Decision", "Router", "LID_CHARS", "read_lines"]
@@ -55,14 +57,15 @@ class Decision:
     categories: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The decision as a JSON-ready dict."""
         return asdict(self)
 
 
 def _script_langs() -> dict[str, tuple[str, ...]]:
-    """char_script code (or ``Jpan``) -> probe languages written in it."""
+    """char_script code (or ``Jpan``) -> probe languages written in it (``probes.scripts``)."""
     out: dict[str, list[str]] = {}
     for code, lang in LANGUAGES.items():
-        for s in tx.PROBE_SCRIPT_ALIASES.get(lang.script, (lang.script,)):
+        for s in unicode_scripts(lang.script):
             out.setdefault(s, []).append(code)
     out["Jpan"] = [c for c, lang in LANGUAGES.items() if lang.script == "Jpan"]
     return {s: tuple(v) for s, v in out.items()}
@@ -102,6 +105,7 @@ class Router:
 
     @classmethod
     def load(cls, rules_path: str | Path | None = None, **kw) -> Router:
+        """A router with the rules file at ``rules_path`` (None: each language's target variant)."""
         rules = load_rules(rules_path) if rules_path is not None else None
         return cls(rules, str(rules_path) if rules_path is not None else None, **kw)
 
@@ -128,7 +132,7 @@ class Router:
 
     def _py3langid(self, key: tuple[str, ...], seg: str, reasons: list[str]) -> tuple[str, float]:
         langs = self.script_langs[key[0]]
-        ident = self.groups[langs]
+        ident: Any = self.groups[langs]
         lang, conf = ident.classify(seg)
         reasons.append(f"language: {lang} (py3langid restricted to {', '.join(langs)}: p={conf:.2f})")
         return str(lang), float(conf)
@@ -174,6 +178,7 @@ class Router:
         )
 
     def route(self, text: str | bytes) -> Decision:
+        """Route one input (see the module docstring for the steps)."""
         raw = tx.check_text(text)
         norm = tx.normalise(raw)
         reasons: list[str] = []
@@ -233,6 +238,7 @@ class Router:
         )
 
     def route_many(self, texts) -> list[Decision]:
+        """Route each input in order."""
         return [self.route(t) for t in texts]
 
 

@@ -11,6 +11,7 @@ import unicodedata
 from collections import Counter
 
 from polylens.errors import RouterInputError
+from polylens.probes.scripts import unicode_scripts
 
 from ..taxonomy import char_script
 
@@ -23,7 +24,6 @@ __all__ = [
     "script_counts",
     "dominant_script",
     "script_segment",
-    "PROBE_SCRIPT_ALIASES",
 ]
 
 #: longest input accepted (characters); longer input is refused, not silently truncated
@@ -45,8 +45,6 @@ _EDGE_CHARS = re.compile(
     "\ufe00-\ufe0f\U000e0100-\U000e01ef]|(?![0-9])\\d"
 )
 _CTRL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except tab/LF/CR
-#: scripts of probes.LANGUAGES whose letters char_script reports under another code
-PROBE_SCRIPT_ALIASES = {"Hans": ("Hani",), "Jpan": ("Hani", "Hira", "Kana"), "Kore": ("Hang",)}
 
 
 def check_text(text: object, max_chars: int = MAX_CHARS) -> str:
@@ -118,7 +116,7 @@ def dominant_script(counts: Counter) -> str | None:
 
 def script_segment(text: str, script: str) -> str:
     """``text`` with letters of other scripts blanked (code-switched input -> matrix-script part)."""
-    keep = set(PROBE_SCRIPT_ALIASES.get(script, (script,))) | {script}
+    keep = set(unicode_scripts(script)) | {script}
     out = []
     for ch in text:
         s = char_script(ch)
