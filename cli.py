@@ -40,7 +40,7 @@ def _doc(cls: type) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser: one sub-command per entry of ``COMMANDS``, one option per config field."""
-    parser = Parser(prog="cli.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     subs = {"": parser.add_subparsers(dest="command", required=True, metavar="COMMAND")}
     for path, (cls, _, _) in COMMANDS.items():

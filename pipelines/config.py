@@ -139,18 +139,16 @@ def from_args(cls: type[C], namespace: argparse.Namespace, file_values: Mapping[
     for key in file_values:
         if key not in hints and key != "__file__":
             raise ConfigError(f"unknown key {key!r} in {source}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for name, ft in hints.items():
+        label = name.upper() if fields[name].metadata.get("positional") else flag(name)
         if name in given:
-            positional = cls.__dataclass_fields__[name].metadata.get("positional")
-            values[name] = convert(given[name], ft, name.upper() if positional else flag(name))
+            values[name] = convert(given[name], ft, label)
         elif name in file_values:
             values[name] = convert(file_values[name], ft, f"key {name!r} in {source}")
-    missing = [n for n, f in cls.__dataclass_fields__.items() if f.default is dataclasses.MISSING]
-    for name in missing:
-        if name not in values:
-            positional = cls.__dataclass_fields__[name].metadata.get("positional")
-            raise ConfigError(f"missing required {name.upper() if positional else flag(name)}")
+        elif fields[name].default is dataclasses.MISSING:
+            raise ConfigError(f"missing required {label}")
     return cls(**values)
 
 
