@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from polylens.pipelines.config import opt, write_config
+from polylens.pipelines.config import opt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,9 +24,7 @@ def run(config: FiguresConfig) -> dict[str, list[Path]]:
     """Render the figures; returns figure name -> files written."""
     from polylens.figures import render_all
 
-    written = render_all(config.results, config.out, formats=config.formats, only=config.only)
-    write_config(config, Path(config.out))
-    return written
+    return render_all(config.results, config.out, formats=config.formats, only=config.only)
 
 
 def summary(result: dict[str, list[Path]]) -> str:
