@@ -24,7 +24,7 @@ def top_next_tokens(model: HookedModel, prompt: str, k: int = 5) -> list[tuple[s
 
 
 @torch.inference_mode()
-def resid_norms(model: HookedModel, prompt: str) -> Float[torch.Tensor, layer]:
+def resid_norms(model: HookedModel, prompt: str) -> Float[torch.Tensor, " layer"]:
     """Mean L2 norm of the residual stream per layer (0 = embedding, l = block l-1 output)."""
     ids = model.tokenizer(prompt, return_tensors="pt").input_ids.to(model.device)
     names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(model.n_layers)]

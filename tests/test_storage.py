@@ -13,8 +13,9 @@ import pytest
 import xarray as xr
 
 from polylens.errors import StorageError
+from polylens.pipelines import capture
 from polylens.storage.assemble import assemble, merged_manifest, open_activations
-from polylens.storage.cache import CacheRequest, plan_batches, run_cache
+from polylens.storage.cache import plan_batches
 from polylens.storage.store import FINAL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def cache(out, **kw):
         "batch_size": 4,
         **kw,
     }
-    return run_cache(CacheRequest(**kw), log=lambda *_: None)
+    return capture.run(capture.CaptureConfig(**kw))
 
 
 def load(path):
@@ -126,7 +127,7 @@ def test_resume_after_kill_9_is_identical(tmp_path, reference):
 def test_shards_merge_to_the_single_run(tmp_path, reference):
     stores = [tmp_path / f"s{i}" for i in range(3)]
     for i, store in enumerate(stores):
-        assert cache(store, models=("tiny-cohere2", "tiny-cohere2-fire"), shard=(i, 3)) is None
+        assert cache(store, models=("tiny-cohere2", "tiny-cohere2-fire"), shard=f"{i}/3") is None
     merged = assemble(
         stores,
         tmp_path / "merged.nc",

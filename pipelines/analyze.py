@@ -1,0 +1,80 @@
+"""``analyze``: every analysis of one activation store, written to a results directory (no model)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from polylens.pipelines.config import check, opt, positive, write_config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzeConfig:
+    """Alignment, commitment, statistics, failure cases."""
+
+    command: ClassVar[str] = "analyze"
+    store: Path = opt(help="activation store dir or .nc file")
+    edge_store: Path | None = opt(None, "store of edge_cases+en (failure cases)")
+    out: Path = opt(help="results directory")
+    ref: str = opt("en", "reference language")
+    tau: float = opt(0.85, "commitment threshold (cosine)")
+    k: int = opt(3, "consecutive layers for commitment")
+    n_boot: int = opt(1000, "bootstrap resamples over concepts")
+    n_perm: int = opt(10000, "permutations for the variant tests")
+    seed: int = opt(0, "random seed of the resampling")
+    baseline: str = opt("base", "variant the others are tested against")
+
+    def __post_init__(self) -> None:
+        """Check ranges."""
+        positive(self, "k", "n_boot", "n_perm")
+        positive(self, "seed", allow_zero=True)
+        check(-1.0 <= self.tau <= 1.0, "tau", f"must be a cosine in [-1, 1], got {self.tau}")
+        check(bool(self.ref), "ref", "must not be empty")
+
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    """Where the results went and the results Dataset (``xr.Dataset``)."""
+
+    out: Path
+    results: Any
+
+
+def run(config: AnalyzeConfig) -> AnalyzeResult:
+    """Run every analysis on one store and write the results directory."""
+    from polylens.analysis.alignment import run_analysis
+    from polylens.storage.assemble import open_activations
+
+    ds = open_activations(config.store, chunks={"layer": 1})
+    edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
+    res = run_analysis(
+        ds,
+        config.out,
+        ref=config.ref,
+        tau=config.tau,
+        k=config.k,
+        n_boot=config.n_boot,
+        seed=config.seed,
+        edge_ds=edge,
+        baseline=config.baseline,
+        n_perm=config.n_perm,
+    )
+    write_config(config, config.out)
+    return AnalyzeResult(config.out, res)
+
+
+def headline(results: Any) -> str:
+    """The per-(variant, language) headline table of a results Dataset."""
+    from polylens.analysis.summary import format_headline, headline_table
+
+    return format_headline(headline_table(results))
+
+
+def summary(result: AnalyzeResult) -> str:
+    """The files written and the headline table."""
+    files = ", ".join(sorted(p.name for p in result.out.iterdir()))
+    return f"wrote {result.out}: {files}\n{headline(result.results)}"

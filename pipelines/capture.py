@@ -1,0 +1,189 @@
+"""``cache``: run probe stimuli through one or more model variants into an activation store.
+
+Streams one batch at a time to disk (peak memory independent of the number of stimuli),
+resumes after any interruption, splits work across shards, assembles atomically.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from polylens.errors import ConfigError
+from polylens.pipelines.config import check, opt, positive, write_config
+
+logger = logging.getLogger(__name__)
+
+ModelDtype = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOptions:
+    """Which model to boot and how (shared by ``quickstart`` and ``cache``)."""
+
+    model: str = opt("gemma-3-270m", "registry name, local folder or hub id")
+    device: str | None = opt(None, "cuda | mps | cpu (default: best available)")
+    dtype: ModelDtype = opt("float32", "dtype the model computes in")
+    processing: Literal["raw", "compat"] = opt("raw", "raw bridge weights or enable_compatibility_mode()")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureConfig(ModelOptions):
+    """Capture pooled activations into a resumable store."""
+
+    command: ClassVar[str] = "cache"
+    models: tuple[str, ...] | None = opt(None, "variants to capture (default: --model)")
+    probes: str = opt("concepts", "probe set name or file")
+    out: Path = opt(help="store directory (re-run to resume)")
+    langs: tuple[str, ...] | None = opt(None, "language codes (default: all)")
+    limit: int | None = opt(None, "first N units only")
+    pooling: Literal["mean", "last"] = opt("mean", "pool over content tokens or take the last one")
+    sites: tuple[str, ...] = opt(("resid",), "capture sites: resid[,attn_out][,mlp_out]")
+    batch_size: int = opt(16, "stimuli per forward pass")
+    store_dtype: Literal["float16", "float32"] = opt("float16", "on-disk dtype of the activations")
+    shard: str = opt("0/1", "i/n: capture every n-th stimulus from i")
+    strip_trailing_punct: bool = opt(True, "leave trailing punctuation/whitespace out of the pooling")
+
+    def __post_init__(self) -> None:
+        """Check ranges and the shard spec."""
+        positive(self, "limit", "batch_size")
+        check(bool(self.sites), "sites", "give at least one capture site")
+        check(self.models is None or bool(self.models), "models", "give at least one model")
+        self.shard_pair  # noqa: B018 - validates the spec
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The models to capture, in order (``--models`` or else ``--model``)."""
+        return self.models or (self.model,)
+
+    @property
+    def shard_pair(self) -> tuple[int, int]:
+        """``"i/n"`` -> (i, n) with 0 <= i < n."""
+        try:
+            i, n = (int(x) for x in self.shard.split("/"))
+        except ValueError:
+            raise ConfigError(f"--shard must look like i/n (e.g. 0/4), not {self.shard!r}") from None
+        if not 0 <= i < n:
+            raise ConfigError(f"--shard {self.shard}: need 0 <= i < n")
+        return i, n
+
+
+def run(config: CaptureConfig) -> Path | None:
+    """Capture every requested (variant, stimulus) not yet in the store, then assemble.
+
+    Returns the assembled file, or None for a shard (combine shards with ``merge``).
+    """
+    from polylens import probes
+    from polylens.storage.cache import shard_of
+    from polylens.storage.store import Method, open_store
+
+    probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
+    method = Method(
+        probe_set.name,
+        probe_set.sha256,
+        probe_set.unit_dim,
+        config.pooling,
+        tuple(config.sites),
+        config.store_dtype,
+        config.processing,
+        config.strip_trailing_punct,
+    )
+    store = Path(config.out)
+    manifest = open_store(store, method)
+    write_config(config, store)
+    texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
+    mine = shard_of(list(texts), config.shard_pair)
+    computed = sum(_capture_variant(config, name, store, manifest, texts, mine) for name in config.variants)
+    if config.shard_pair[1] > 1:
+        i, n = config.shard_pair
+        logger.info(f"shard {i}/{n} finished; combine shards with `python cli.py merge --out DIR STORE...`")
+        return None
+    return _assemble(config, store, manifest, probe_set, computed)
+
+
+def _capture_variant(
+    config: CaptureConfig,
+    name: str,
+    store: Path,
+    manifest: dict[str, Any],
+    texts: dict[tuple[str, str], str],
+    mine: list[tuple[str, str]],
+) -> int:
+    """Boot one model, capture its missing stimuli batch by batch; return how many were new."""
+    from tqdm import tqdm
+
+    from polylens.hooks.capture import pool_batch
+    from polylens.hooks.models import load_model
+    from polylens.storage.cache import plan_batches
+    from polylens.storage.store import done_keys, register_variant, write_part
+
+    model = load_model(name, device=config.device, dtype=config.dtype, processing=config.processing)
+    variant = _variant_label(name, model.variant, config.variants)
+    register_variant(store, manifest, variant, model.provenance())
+    done = done_keys(store, variant)
+    todo = [k for k in mine if k not in done]
+    logger.info(
+        f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go"
+    )
+    lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
+    batches = plan_batches(dict(zip(todo, lengths)), config.batch_size)
+    with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
+        n_tok = 0
+        for keys in batches:
+            pooled = pool_batch(
+                model,
+                [texts[k] for k in keys],
+                pooling=config.pooling,
+                sites=config.sites,
+                strip_trailing_punct=config.strip_trailing_punct,
+            )
+            write_part(
+                store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens, config.store_dtype
+            )
+            n_tok += int(pooled.n_tokens.sum())
+            bar.update(len(keys))
+            bar.set_postfix(tok_per_s=f"{n_tok / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    del model
+    gc.collect()
+    return len(todo)
+
+
+def _assemble(
+    config: CaptureConfig, store: Path, manifest: dict[str, Any], probe_set: Any, computed: int
+) -> Path:
+    """Assemble the parts into the final file unless it is already up to date."""
+    from polylens.storage.assemble import assemble
+    from polylens.storage.store import FINAL, write_manifest
+
+    signature = {"variants": list(config.variants), "langs": probe_set.languages, "units": probe_set.units}
+    final = store / FINAL
+    if not computed and final.exists() and manifest.get("assembled") == signature:
+        logger.info(f"nothing new: {final} is up to date")
+        return final
+    assemble([store], final, probe_set=probe_set)
+    manifest["assembled"] = signature
+    write_manifest(store, manifest)
+    return final
+
+
+def _variant_label(name: str, variant: str, all_names: tuple[str, ...]) -> str:
+    """The family variant (base, fire...) unless two requested models share it."""
+    from polylens.hooks.registry import resolve
+
+    labels = [resolve(n).variant for n in all_names]
+    return variant if labels.count(variant) == 1 else name
+
+
+def _token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Token count of each text (with special tokens), for length-sorted batching."""
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=True).input_ids]
+
+
+def summary(result: Path | None) -> str:
+    """``wrote FILE`` for a finished store, nothing for a shard."""
+    return f"wrote {result}" if result else ""

@@ -1,0 +1,32 @@
+"""``figures``: regenerate every figure a results directory allows (never a live model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from polylens.pipelines.config import opt
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiguresConfig:
+    """Render every figure a results directory allows (PNG + SVG)."""
+
+    command: ClassVar[str] = "figures"
+    results: Path = opt(help="results directory written by the analysis")
+    out: Path = opt(help="output directory for <figure>.png / <figure>.svg")
+    formats: tuple[Literal["png", "svg", "pdf"], ...] = opt(("png", "svg"), "file formats to write")
+    only: tuple[str, ...] | None = opt(None, "render only these figures (default: all)")
+
+
+def run(config: FiguresConfig) -> dict[str, list[Path]]:
+    """Render the figures; returns figure name -> files written."""
+    from polylens.figures import render_all
+
+    return render_all(config.results, config.out, formats=config.formats, only=config.only)
+
+
+def summary(result: dict[str, list[Path]]) -> str:
+    """One line per figure: ``name: file, file``."""
+    return "\n".join(f"{name}: " + ", ".join(str(p) for p in paths) for name, paths in result.items())
