@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from polylens.hooks.method import netcdf_attrs
+
 from . import stats as st
 from .commitment import commitment_layer, threshold_sweep
-from .compat import netcdf_attrs
 from .core import unit_dim_of, unit_metrics
 
 __all__ = ["analyze", "run_analysis", "variant_tests", "DEFAULT_TAUS", "METHOD_VERSION", "CURVE_VARS"]

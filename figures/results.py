@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from polylens.analysis.compat import decode_attr
 from polylens.errors import StorageError
+from polylens.hooks.method import decode_attr
 
 __all__ = ["Results", "decode_attr"]
 

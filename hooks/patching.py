@@ -25,53 +25,11 @@ import numpy as np
 import torch
 
 from polylens.errors import IncompatibleVariantsError
+from polylens.hooks.capture import pool as pool_content
 from polylens.hooks.models import HookedModel, check_comparable
+from polylens.hooks.sites import content_mask, content_positions, hook_name, site_layers
 
-SITES = ("resid_post", "attn_out", "mlp_out")
 POSITION_MODES = ("last", "all")
-
-
-def hook_name(site: str, layer: int) -> str:
-    """The bridge hook for ``site`` at ``layer`` (layer axis convention in the module doc)."""
-    from polylens.hooks.capture import hook_name as engine_hook
-
-    if site not in SITES:
-        raise ValueError(f"site must be one of {SITES}, not {site!r}")
-    name = engine_hook("resid" if site == "resid_post" else site, layer)
-    if name is None or layer < 0:
-        raise ValueError(f"{site} has no layer {layer} (layer 0 is the embedding output)")
-    return name
-
-
-def site_layers(site: str, n_layers: int) -> list[int]:
-    """Layers at which ``site`` exists for a model with ``n_layers`` blocks."""
-    return list(range(0 if site == "resid_post" else 1, n_layers + 1))
-
-
-def content_mask(tokenizer, ids: Sequence[int], skip_trailing_punct: bool = True) -> np.ndarray:
-    """Bool[T]: content tokens of one prompt, exactly as the capture engine defines them
-    (``hooks.capture.content_mask``: no BOS/EOS/pad/special, no trailing punctuation)."""
-    from polylens.hooks.capture import content_mask as engine_mask
-
-    t = torch.tensor([list(ids)], dtype=torch.long)
-    return engine_mask(t, torch.ones_like(t), tokenizer, skip_trailing_punct)[0].numpy()
-
-
-def content_positions(
-    tokenizer, ids: Sequence[int], k: int = 1, skip_trailing_punct: bool = True
-) -> list[int]:
-    """``k`` content positions of one prompt, always ending with the last content token.
-
-    ``k > 1`` spreads the positions evenly over the content tokens (fewer if the prompt is
-    shorter); ``k = 1`` is the last content token.
-    """
-    idx = np.flatnonzero(content_mask(tokenizer, ids, skip_trailing_punct))
-    if len(idx) == 0:
-        raise ValueError("prompt has no content tokens")
-    if k >= len(idx):
-        return idx.tolist()
-    pick = np.unique(np.round(np.linspace(len(idx) - 1, 0, k)).astype(int))
-    return sorted(idx[pick].tolist())
 
 
 @dataclass
@@ -129,9 +87,11 @@ def encode(
     ids = torch.full((len(rows), T), pad, dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, : len(r)] = torch.tensor(r)
-    content = [content_mask(tok, r, skip_trailing_punct) for r in rows]
+    content = [
+        content_mask(np.array([r]), np.ones((1, len(r)), int), tok, skip_trailing_punct)[0] for r in rows
+    ]
     last = [int(np.flatnonzero(c)[-1]) for c in content]
-    positions = [content_positions(tok, r, k, skip_trailing_punct) for r in rows]
+    positions = [content_positions(c, k) for c in content]
     return Batch(ids, [len(r) for r in rows], content, last, positions)
 
 
@@ -152,13 +112,11 @@ def capture(
         sub = batch.subset(rows)
         cache = _run_storing(model, sub, names)
         acts = torch.stack([cache[n].float() for n in names])  # (layer, b, T, d)
-        if pool == "last":
-            out.append(acts[:, torch.arange(len(rows)), torch.tensor(sub.last)])
-        elif pool == "mean":
-            m = torch.zeros(len(rows), acts.shape[2])
+        if pool in ("last", "mean"):
+            m = torch.zeros(len(rows), acts.shape[2], dtype=torch.bool)
             for i, c in enumerate(sub.content):
-                m[i, : len(c)] = torch.from_numpy(c.astype(np.float32))[: acts.shape[2]]
-            out.append(torch.einsum("lbtd,bt->lbd", acts, m / m.sum(1, keepdim=True)))
+                m[i, : len(c)] = torch.from_numpy(c)[: acts.shape[2]]
+            out.append(torch.stack([pool_content(a, m, pool) for a in acts]))
         elif pool == "positions":
             r, c = sub.train_positions()
             out.append(acts[:, torch.from_numpy(r), torch.from_numpy(c)])

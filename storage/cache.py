@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from polylens.hooks.method import Method
 from polylens.storage.assemble import assemble
 from polylens.storage.store import (
     FINAL,
-    Method,
     done_keys,
     open_store,
     register_variant,
