@@ -9,6 +9,7 @@ a layer live only for the duration of that layer's hook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ from jaxtyping import Bool, Float, Int
 
 from polylens.hooks.models import HookedModel
 from polylens.hooks.sites import POOLINGS, content_mask, hook_name, last_content, site_layers
+
+Hook = Callable[..., torch.Tensor]
 
 
 class _StopForward(Exception):
@@ -72,15 +75,17 @@ def pool_batch(
     )
     mask = mask.to(model.device)
     out = {s: torch.full((len(texts), n_points, model.d_model), float("nan")) for s in sites}
-    hooks, last_hook = [], None
-    for site in sites:
-        for p in sorted(set(points) & set(site_layers(site, model.n_layers))):
-            name = hook_name(site, p)
-            hooks.append((name, _make_hook(out[site], p, mask, pooling)))
-            last_hook = max(last_hook or (-1, ""), (p, name))
-    stop_name = last_hook[1]
-    hooks = [(n, _stopping(fn) if n == stop_name else fn) for n, fn in hooks]
-    kwargs = {"attention_mask": attn}
+    wanted = [
+        (site, p, hook_name(site, p))
+        for site in sites
+        for p in sorted(set(points) & set(site_layers(site, model.n_layers)))
+    ]
+    stop_name = max((p, name) for _, p, name in wanted)[1]
+    hooks = []
+    for site, p, name in wanted:
+        fn = _make_hook(out[site], p, mask, pooling)
+        hooks.append((name, _stopping(fn) if name == stop_name else fn))
+    kwargs: dict[str, torch.Tensor] = {"attention_mask": attn}
     if padding_side == "left":
         kwargs["position_ids"] = (attn.cumsum(-1) - 1).clamp_min(0)
     try:
@@ -94,16 +99,25 @@ def pool_batch(
     )
 
 
-def _make_hook(store: torch.Tensor, point: int, mask: torch.Tensor, pooling: str):
-    def hook(activation: torch.Tensor, hook=None):
+def _make_hook(
+    store: Float[torch.Tensor, "batch point d"],
+    point: int,
+    mask: Bool[torch.Tensor, "batch pos"],
+    pooling: str,
+) -> Hook:
+    """A hook writing the pooled activation into ``store[:, point]``."""
+
+    def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
         store[:, point] = pool(activation.float(), mask, pooling).cpu()
         return activation
 
     return hook
 
 
-def _stopping(fn):
-    def hook(activation: torch.Tensor, hook=None):
+def _stopping(fn: Hook) -> Hook:
+    """``fn``, then stop the forward pass (nothing after this hook is needed)."""
+
+    def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
         fn(activation, hook)
         raise _StopForward
 

@@ -113,7 +113,7 @@ def decode_attr(v: Any) -> Any:
 
 def netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Attrs made netCDF-safe: dicts/lists of non-numbers -> JSON, None -> '', bool -> int."""
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in attrs.items():
         if v is None:
             out[k] = ""

@@ -13,6 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -137,8 +138,8 @@ class HookedModel:
     """A booted bridge plus everything needed to record how results were produced."""
 
     spec: ModelSpec
-    bridge: object  # transformer_lens.model_bridge.TransformerBridge
-    tokenizer: object
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any
     weights_sha256: str
     processing_mode: str
     device: str
@@ -148,14 +149,17 @@ class HookedModel:
 
     @property
     def n_layers(self) -> int:
+        """Number of transformer blocks (the layer axis has one point more)."""
         return self.bridge.cfg.n_layers
 
     @property
     def d_model(self) -> int:
+        """Residual-stream width."""
         return self.bridge.cfg.d_model
 
     @property
     def variant(self) -> str:
+        """The family variant label (base, fire...)."""
         return self.spec.variant
 
     def provenance(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import h5netcdf
 import numpy as np
 import xarray as xr
+from jaxtyping import Float, Int
 
 from polylens.errors import StorageError
 from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, dataset_attrs, differences
@@ -91,7 +92,15 @@ def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
     return out
 
 
-def _variant_slab(paths, sites, lang_ix, unit_ix, n_points, d_model, dtype):
+def _variant_slab(
+    paths: list[Path],
+    sites: list[str],
+    lang_ix: dict[str, int],
+    unit_ix: dict[str, int],
+    n_points: int,
+    d_model: int,
+    dtype: str,
+) -> tuple[dict[str, Float[np.ndarray, "lang unit layer d"]], Int[np.ndarray, "lang unit"]]:
     """All parts of one variant scattered into (lang, unit, layer, d) arrays (NaN = missing)."""
     shape = (len(lang_ix), len(unit_ix))
     slabs = {site: np.full(shape + (n_points, d_model), np.nan, dtype=dtype) for site in sites}

@@ -18,14 +18,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import xarray as xr
+from jaxtyping import Float, Int
 
 from polylens.errors import StorageError
 from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, Method, differences
 
-ENGINE = "h5netcdf"
+ENGINE: Literal["h5netcdf"] = "h5netcdf"
 MANIFEST = "manifest.json"
 FINAL = "activations.nc"
 
@@ -37,6 +39,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def read_manifest(store: Path) -> dict | None:
+    """The store's manifest, None if it has none yet (StorageError if it is corrupt)."""
     path = Path(store) / MANIFEST
     if not path.exists():
         return None
@@ -85,6 +88,7 @@ def register_variant(store: Path, manifest: dict, variant: str, provenance: dict
 
 
 def write_manifest(store: Path, manifest: dict) -> None:
+    """Write the manifest atomically."""
     _atomic_write_text(Path(store) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
@@ -111,9 +115,9 @@ def write_part(
     store: Path,
     variant: str,
     keys: list[tuple[str, str]],
-    acts: dict[str, np.ndarray],
-    n_content: np.ndarray,
-    n_tokens: np.ndarray,
+    acts: dict[str, Float[np.ndarray, "stim layer d"]],
+    n_content: Int[np.ndarray, " stim"],
+    n_tokens: Int[np.ndarray, " stim"],
     dtype: str,
 ) -> Path:
     """Write one finished batch atomically (tmp file + rename)."""
