@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 from jaxtyping import Float
 
-from .compat import netcdf_attrs
+from polylens.hooks.method import netcdf_attrs
 
 __all__ = ["write_results"]
 

@@ -41,6 +41,7 @@ from jaxtyping import Float
 from polylens.analysis.cka import cka_from_grams, gram_linear
 from polylens.analysis.stats import bootstrap_indices, percentile_ci, resample_weights
 from polylens.analysis.transport import group_split, make_map, shuffle_pairs, transport_scores
+from polylens.hooks.sites import site_layers
 
 __all__ = [
     "cka_by_layer",
@@ -367,7 +368,7 @@ def run_diff(cfg: DiffConfig, models=None, quiet: bool = False) -> xr.Dataset:
         quiet,
     )
     for si, site in enumerate(cfg.sites):
-        lays = patching.site_layers(site, L)
+        lays = site_layers(site, L)
         xa_all = patching.capture(ma, batch, site, lays, pool="positions", chunk=cfg.chunk)
         xb_all = patching.capture(mb, batch, site, lays, pool="positions", chunk=cfg.chunk)
         for j, l in enumerate(lays):

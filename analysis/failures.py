@@ -6,15 +6,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from polylens.hooks.method import EDGE_KEYS, check_compatible
+
 from .commitment import commitment_layer
-from .compat import check_compatible
 from .core import unit_dim_of, unit_metrics
 from .taxonomy import classify_text
 
 __all__ = ["failure_cases"]
-
-#: edge cases come from a different probe set, so only the model/method keys must match
-EDGE_KEYS = ("weights_sha256", "processing_mode", "pooling")
 
 
 def _half_width(ci: np.ndarray) -> np.ndarray:

@@ -11,24 +11,10 @@ import pandas as pd
 import xarray as xr
 
 from polylens.errors import IncompatibleVariantsError, StorageError
+from polylens.hooks.method import REGRESS_KEYS, check_compatible
 
-from .compat import check_compatible
+__all__ = ["regress", "load_results"]
 
-__all__ = ["regress", "load_results", "REGRESS_KEYS"]
-
-#: method keys that must match; weights_sha256 is deliberately NOT here (a new model is the point)
-REGRESS_KEYS = (
-    "processing_mode",
-    "pooling",
-    "probe_set_sha256",
-    "analysis_ref",
-    "analysis_tau",
-    "analysis_k",
-    "analysis_null_quantile",
-    "analysis_ci_level",
-    "analysis_method_version",
-    "analysis_unit_dim",
-)
 #: metric -> +1 if higher is better, -1 if lower is better
 METRICS = {"peak_cos": +1, "peak_margin": +1, "commit_layer": -1}
 

@@ -44,8 +44,9 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
     import torch
 
     from polylens import probes
-    from polylens.hooks.capture import content_mask, pool_batch
+    from polylens.hooks.capture import pool, pool_batch
     from polylens.hooks.models import load_model
+    from polylens.hooks.sites import content_mask, hook_names
 
     model = load_model("gemma-3-270m")
     hf = model.bridge.original_model
@@ -55,9 +56,10 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
     base_rss = rss_mb()
 
     def pooled_from(hidden, enc):
-        mask = content_mask(enc.input_ids, enc.attention_mask, model.tokenizer)
-        w = mask.float() / mask.sum(-1, keepdim=True)
-        return torch.stack([torch.einsum("bpd,bp->bd", h.float(), w) for h in hidden], 1)
+        mask = torch.from_numpy(
+            content_mask(enc.input_ids.numpy(), enc.attention_mask.numpy(), model.tokenizer)
+        )
+        return torch.stack([pool(h.float(), mask, "mean") for h in hidden], 1)
 
     def one(group):
         if method == "ours":
@@ -70,17 +72,13 @@ def run_method(method: str, units: int, langs: str, batch_size: int) -> dict:
             if method == "floor":
                 return hf.model(**enc).last_hidden_state
             _, cache = model.bridge.run_with_cache(enc.input_ids, attention_mask=enc.attention_mask)
-            names = ["blocks.0.hook_resid_pre"] + [
-                f"blocks.{i}.hook_resid_post" for i in range(model.n_layers)
-            ]
-            return pooled_from([cache[n] for n in names], enc)
+            return pooled_from([cache[n] for n in hook_names("resid", model.n_layers)], enc)
 
     one(groups[0])  # warm-up
     start = time.perf_counter()
-    first = None
-    for group in groups:
-        out = one(group)
-        first = out if first is None else first
+    first = one(groups[0])
+    for group in groups[1:]:
+        one(group)
     seconds = time.perf_counter() - start
     result = {
         "method": method,
@@ -101,10 +99,9 @@ def cache_peak(n_units: int, out: Path) -> dict:
     cmd = [
         sys.executable,
         "-c",
-        "import resource, sys; sys.path.insert(0, %r); import cli; "
+        f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); import cli; "
         "code = cli.main(sys.argv[1:]); "
-        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(code)"
-        % str(ROOT),
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(code)",
         "cache",
         "--probes",
         "concepts",

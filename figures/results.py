@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from jaxtyping import Int
 
-from polylens.analysis.compat import decode_attr
 from polylens.errors import StorageError
+from polylens.hooks.method import decode_attr
 
 __all__ = ["Results", "decode_attr"]
 
@@ -37,6 +38,7 @@ class Results:
 
     # ------------------------------------------------------------------ needs
     def has(self, need: str) -> bool:
+        """Whether a need (``file`` or ``file:variable``) is satisfied."""
         fname, _, var = need.partition(":")
         if not (self.path / fname).is_file():
             return False
@@ -50,6 +52,7 @@ class Results:
 
     # ------------------------------------------------------------------ files
     def dataset(self, name: str = "alignment.nc") -> xr.Dataset:
+        """A netCDF file of the directory, loaded into memory once."""
         cache = self.__dict__.setdefault("_datasets", {})
         if name not in cache:
             path = self.path / name
@@ -61,6 +64,7 @@ class Results:
         return cache[name]
 
     def table(self, name: str) -> pd.DataFrame:
+        """A CSV table of the directory (empty frame for an empty file), read once."""
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             path = self.path / name
@@ -73,6 +77,7 @@ class Results:
         return cache[name]
 
     def json(self, name: str) -> Any:
+        """A JSON file of the directory."""
         path = self.path / name
         try:
             return json.loads(path.read_text())
@@ -81,23 +86,28 @@ class Results:
 
     @property
     def ds(self) -> xr.Dataset:
+        """``alignment.nc``."""
         return self.dataset("alignment.nc")
 
     # ------------------------------------------------------------------ labels
     @cached_property
     def attrs(self) -> dict[str, Any]:
+        """``alignment.nc`` attrs, JSON values decoded."""
         return {k: decode_attr(v) for k, v in self.ds.attrs.items()}
 
     @property
     def ref(self) -> str | None:
+        """The reference language of the analysis."""
         return self.attrs.get("analysis_ref")
 
     @property
     def variants(self) -> list[str]:
+        """Variant labels in dataset order."""
         return [str(v) for v in self.ds["variant"].values]
 
     @property
     def baseline(self) -> str:
+        """The baseline variant (recorded one, else the first)."""
         b = self.attrs.get("analysis_baseline")
         return b if b in self.variants else self.variants[0]
 
@@ -107,14 +117,17 @@ class Results:
         return [str(g) for g in self.ds["lang"].values if str(g) != self.ref]
 
     @property
-    def layers(self) -> np.ndarray:
+    def layers(self) -> Int[np.ndarray, " layer"]:
+        """The layer axis."""
         return self.ds["layer"].values
 
     @property
     def unit_dim(self) -> str:
+        """``concept`` or ``item``."""
         return self.attrs.get("analysis_unit_dim") or "concept"
 
     def coord(self, name: str, lang: str) -> str | None:
+        """A per-language coordinate's value for ``lang`` (None if the data has none)."""
         if name in self.ds.coords and "lang" in self.ds[name].dims:
             return str(self.ds[name].sel(lang=lang).values)
         return None

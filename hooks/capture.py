@@ -2,13 +2,14 @@
 
 Layer axis (docs/CONVENTIONS.md): point 0 is ``blocks.0.hook_resid_pre`` (the embedding
 output), point l (1..L) is ``blocks.{l-1}.hook_resid_post``. ``attn_out`` / ``mlp_out`` use
-the same axis (point l = block l-1's output; point 0 is NaN). Full-sequence activations of
+the same axis (point l = block l-1's output; point 0 is NaN); hook names, pooling modes and
+the content-token rule come from :mod:`polylens.hooks.sites`. Full-sequence activations of
 a layer live only for the duration of that layer's hook.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +18,9 @@ from einops import einsum
 from jaxtyping import Bool, Float, Int
 
 from polylens.hooks.models import HookedModel
+from polylens.hooks.sites import POOLINGS, content_mask, hook_name, last_content, site_layers
 
-POOLINGS = ("mean", "last")
-SITES = ("resid", "attn_out", "mlp_out")
-SITE_HOOKS = {"attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out"}
+Hook = Callable[..., torch.Tensor]
 
 
 class _StopForward(Exception):
@@ -32,69 +32,20 @@ class PooledBatch:
     """Pooled activations of one batch of texts, on the layer axis of the conventions."""
 
     acts: dict[str, Float[np.ndarray, "batch point d"]]  # site -> values (float32)
-    n_content: Int[np.ndarray, batch]  # content tokens pooled per text
-    n_tokens: Int[np.ndarray, batch]  # all non-pad tokens (incl. BOS)
+    n_content: Int[np.ndarray, " batch"]  # content tokens pooled per text
+    n_tokens: Int[np.ndarray, " batch"]  # all non-pad tokens (incl. BOS)
 
 
-def hook_name(site: str, point: int) -> str | None:
-    """TransformerLens hook for a site at a layer point (None: the site has no point 0)."""
-    if site == "resid":
-        return "blocks.0.hook_resid_pre" if point == 0 else f"blocks.{point - 1}.hook_resid_post"
-    if point == 0:
-        return None
-    return f"blocks.{point - 1}.{SITE_HOOKS[site]}"
-
-
-def _is_filler(piece: str) -> bool:
-    """A token string made only of punctuation, symbols-as-punctuation or whitespace."""
-    stripped = piece.replace("\u2581", " ").replace("\u0120", " ")
-    return all(unicodedata.category(c)[0] in "PZ" or c.isspace() for c in stripped)
-
-
-def content_mask(
-    input_ids: Int[torch.Tensor, "batch pos"],
-    attention_mask: Int[torch.Tensor, "batch pos"],
-    tokenizer,
-    strip_trailing_punct: bool = True,
-) -> Bool[torch.Tensor, "batch pos"]:
-    """Tokens that carry content: not pad/BOS/EOS/special, and not trailing punctuation.
-
-    If stripping would leave a text with no content token, its last real token is kept.
-    """
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), device=input_ids.device)
-    mask = attention_mask.bool() & ~torch.isin(input_ids, special)
-    if strip_trailing_punct:
-        filler = _filler_ids(tokenizer, input_ids)
-        trailing = torch.isin(input_ids, filler) | ~mask
-        # a position is "trailing filler" if it and everything after it is filler or padding
-        suffix = trailing.flip(-1).cumprod(-1).flip(-1).bool()
-        stripped = mask & ~suffix
-        keep = stripped.any(-1, keepdim=True)
-        mask = torch.where(keep, stripped, mask)
-    return mask
-
-
-_FILLER_CACHE: dict[int, tuple[set[int], set[int]]] = {}  # id(tokenizer) -> (checked, filler)
-
-
-def _filler_ids(tokenizer, input_ids: torch.Tensor) -> torch.Tensor:
-    """Ids (among those in ``input_ids``) whose token string is punctuation/whitespace only."""
-    checked, filler = _FILLER_CACHE.setdefault(id(tokenizer), (set(), set()))
-    new = sorted(set(input_ids.unique().tolist()) - checked)
-    for tid, piece in zip(new, tokenizer.convert_ids_to_tokens(new)):
-        if piece is not None and _is_filler(tokenizer.convert_tokens_to_string([piece])):
-            filler.add(tid)
-    checked.update(new)
-    return torch.tensor(sorted(filler) or [-1], device=input_ids.device)
-
-
-def _pool(
+def pool(
     x: Float[torch.Tensor, "batch pos d"], mask: Bool[torch.Tensor, "batch pos"], pooling: str
 ) -> Float[torch.Tensor, "batch d"]:
+    """Pool over content tokens (``mask``): their ``mean`` or the ``last`` one."""
     if pooling == "mean":
         weights = mask.to(x.dtype) / mask.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)
         return einsum(x, weights, "batch pos d, batch pos -> batch d")
-    last = (mask.long() * torch.arange(mask.shape[1], device=mask.device)).argmax(-1)
+    if pooling != "last":
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    last = torch.from_numpy(last_content(mask.cpu().numpy())).to(x.device)
     return x[torch.arange(x.shape[0], device=x.device), last]
 
 
@@ -119,18 +70,22 @@ def pool_batch(
     points = list(range(n_points)) if points is None else sorted(points)
     tok = model.tokenizer(texts, return_tensors="pt", padding=True, padding_side=padding_side)
     ids, attn = tok.input_ids.to(model.device), tok.attention_mask.to(model.device)
-    mask = content_mask(ids, attn, model.tokenizer, strip_trailing_punct)
+    mask = torch.from_numpy(
+        content_mask(ids.cpu().numpy(), attn.cpu().numpy(), model.tokenizer, strip_trailing_punct)
+    )
+    mask = mask.to(model.device)
     out = {s: torch.full((len(texts), n_points, model.d_model), float("nan")) for s in sites}
-    hooks, last_hook = [], None
-    for site in sites:
-        for p in points:
-            name = hook_name(site, p)
-            if name is not None:
-                hooks.append((name, _make_hook(out[site], p, mask, pooling)))
-                last_hook = max(last_hook or (-1, ""), (p, name))
-    stop_name = last_hook[1]
-    hooks = [(n, _stopping(fn) if n == stop_name else fn) for n, fn in hooks]
-    kwargs = {"attention_mask": attn}
+    wanted = [
+        (site, p, hook_name(site, p))
+        for site in sites
+        for p in sorted(set(points) & set(site_layers(site, model.n_layers)))
+    ]
+    stop_name = max((p, name) for _, p, name in wanted)[1]
+    hooks = []
+    for site, p, name in wanted:
+        fn = _make_hook(out[site], p, mask, pooling)
+        hooks.append((name, _stopping(fn) if name == stop_name else fn))
+    kwargs: dict[str, torch.Tensor] = {"attention_mask": attn}
     if padding_side == "left":
         kwargs["position_ids"] = (attn.cumsum(-1) - 1).clamp_min(0)
     try:
@@ -144,16 +99,25 @@ def pool_batch(
     )
 
 
-def _make_hook(store: torch.Tensor, point: int, mask: torch.Tensor, pooling: str):
-    def hook(activation: torch.Tensor, hook=None):
-        store[:, point] = _pool(activation.float(), mask, pooling).cpu()
+def _make_hook(
+    store: Float[torch.Tensor, "batch point d"],
+    point: int,
+    mask: Bool[torch.Tensor, "batch pos"],
+    pooling: str,
+) -> Hook:
+    """A hook writing the pooled activation into ``store[:, point]``."""
+
+    def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
+        store[:, point] = pool(activation.float(), mask, pooling).cpu()
         return activation
 
     return hook
 
 
-def _stopping(fn):
-    def hook(activation: torch.Tensor, hook=None):
+def _stopping(fn: Hook) -> Hook:
+    """``fn``, then stop the forward pass (nothing after this hook is needed)."""
+
+    def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
         fn(activation, hook)
         raise _StopForward
 

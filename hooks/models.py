@@ -13,10 +13,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from polylens.errors import IncompatibleVariantsError, ModelUnavailableError
+from polylens.errors import ModelUnavailableError
+from polylens.hooks.method import LIVE_KEYS, check_compatible
 from polylens.hooks.registry import ModelSpec, resolve
 
 PROCESSING_MODES = ("raw", "compat")
@@ -136,8 +138,8 @@ class HookedModel:
     """A booted bridge plus everything needed to record how results were produced."""
 
     spec: ModelSpec
-    bridge: object  # transformer_lens.model_bridge.TransformerBridge
-    tokenizer: object
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: Any
     weights_sha256: str
     processing_mode: str
     device: str
@@ -147,14 +149,17 @@ class HookedModel:
 
     @property
     def n_layers(self) -> int:
+        """Number of transformer blocks (the layer axis has one point more)."""
         return self.bridge.cfg.n_layers
 
     @property
     def d_model(self) -> int:
+        """Residual-stream width."""
         return self.bridge.cfg.d_model
 
     @property
     def variant(self) -> str:
+        """The family variant label (base, fire...)."""
         return self.spec.variant
 
     def provenance(self) -> dict[str, str]:
@@ -294,24 +299,22 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
 
 
+def comparison_record(model: HookedModel) -> dict[str, object]:
+    """The :data:`~polylens.hooks.method.LIVE_KEYS` of a loaded model."""
+    return {
+        "tokenizer_sha256": tokenizer_fingerprint(model.tokenizer),
+        "n_layers": model.n_layers,
+        "d_model": model.d_model,
+        "processing_mode": model.processing_mode,
+    }
+
+
 def check_comparable(models: list[HookedModel]) -> None:
-    """Variants compared position by position must share tokenizer and shapes; else raise."""
-    first = models[0]
+    """Variants compared position by position must agree on ``LIVE_KEYS``; else raise."""
+    first = comparison_record(models[0])
     for other in models[1:]:
-        problems = []
-        if tokenizer_fingerprint(other.tokenizer) != tokenizer_fingerprint(first.tokenizer):
-            problems.append("different tokenizers")
-        if (other.n_layers, other.d_model) != (first.n_layers, first.d_model):
-            problems.append(
-                f"shapes {first.n_layers}x{first.d_model} vs "
-                f"{other.n_layers}x{other.d_model} (layers x d_model)"
-            )
-        if other.processing_mode != first.processing_mode:
-            problems.append("different processing modes")
-        if problems:
-            raise IncompatibleVariantsError(
-                f"{first.spec.name} and {other.spec.name} are not comparable variants: " + "; ".join(problems)
-            )
+        names = f"{models[0].spec.name} and {other.spec.name}"
+        check_compatible(first, comparison_record(other), LIVE_KEYS, what=f"{names} as variants")
 
 
 def cached_size(spec: ModelSpec) -> int | None:

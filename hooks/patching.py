@@ -23,64 +23,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from jaxtyping import Bool, Float, Int
 
 from polylens.errors import IncompatibleVariantsError
+from polylens.hooks.capture import pool as pool_content
 from polylens.hooks.models import HookedModel, check_comparable
+from polylens.hooks.sites import content_mask, content_positions, hook_name, site_layers
 
-SITES = ("resid_post", "attn_out", "mlp_out")
 POSITION_MODES = ("last", "all")
-
-
-def hook_name(site: str, layer: int) -> str:
-    """The bridge hook for ``site`` at ``layer`` (layer axis convention in the module doc)."""
-    from polylens.hooks.capture import hook_name as engine_hook
-
-    if site not in SITES:
-        raise ValueError(f"site must be one of {SITES}, not {site!r}")
-    name = engine_hook("resid" if site == "resid_post" else site, layer)
-    if name is None or layer < 0:
-        raise ValueError(f"{site} has no layer {layer} (layer 0 is the embedding output)")
-    return name
-
-
-def site_layers(site: str, n_layers: int) -> list[int]:
-    """Layers at which ``site`` exists for a model with ``n_layers`` blocks."""
-    return list(range(0 if site == "resid_post" else 1, n_layers + 1))
-
-
-def content_mask(tokenizer, ids: Sequence[int], skip_trailing_punct: bool = True) -> np.ndarray:
-    """Bool[T]: content tokens of one prompt, exactly as the capture engine defines them
-    (``hooks.capture.content_mask``: no BOS/EOS/pad/special, no trailing punctuation)."""
-    from polylens.hooks.capture import content_mask as engine_mask
-
-    t = torch.tensor([list(ids)], dtype=torch.long)
-    return engine_mask(t, torch.ones_like(t), tokenizer, skip_trailing_punct)[0].numpy()
-
-
-def content_positions(
-    tokenizer, ids: Sequence[int], k: int = 1, skip_trailing_punct: bool = True
-) -> list[int]:
-    """``k`` content positions of one prompt, always ending with the last content token.
-
-    ``k > 1`` spreads the positions evenly over the content tokens (fewer if the prompt is
-    shorter); ``k = 1`` is the last content token.
-    """
-    idx = np.flatnonzero(content_mask(tokenizer, ids, skip_trailing_punct))
-    if len(idx) == 0:
-        raise ValueError("prompt has no content tokens")
-    if k >= len(idx):
-        return idx.tolist()
-    pick = np.unique(np.round(np.linspace(len(idx) - 1, 0, k)).astype(int))
-    return sorted(idx[pick].tolist())
 
 
 @dataclass
 class Batch:
     """Right-padded prompts (causal attention: padding after the prompt never affects it)."""
 
-    ids: torch.Tensor  # Long[n, T]
+    ids: Int[torch.Tensor, "n pos"]
     lengths: list[int]
-    content: list[np.ndarray]  # Bool[T_i] content mask per prompt
+    content: list[Bool[np.ndarray, " pos_i"]]  # content mask per prompt
     last: list[int]  # last content position per prompt (where next tokens are read)
     positions: list[list[int]]  # the K positions per prompt used for map training
 
@@ -88,6 +47,7 @@ class Batch:
         return len(self.lengths)
 
     def subset(self, rows: Sequence[int]) -> Batch:
+        """The prompts ``rows``, truncated after their last content token."""
         rows = list(rows)
         T = max(self.last[r] for r in rows) + 1  # nothing after the last content token matters
         return Batch(
@@ -98,8 +58,8 @@ class Batch:
             [self.positions[r] for r in rows],
         )
 
-    def patch_positions(self, mode: str = "last") -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols) Int[M] of the positions patched: last content token, or all content."""
+    def patch_positions(self, mode: str = "last") -> tuple[Int[np.ndarray, " m"], Int[np.ndarray, " m"]]:
+        """(rows, cols) of the positions patched: last content token, or all content."""
         if mode not in POSITION_MODES:
             raise ValueError(f"positions must be one of {POSITION_MODES}, not {mode!r}")
         if mode == "last":
@@ -108,7 +68,7 @@ class Batch:
         cols = np.concatenate([np.flatnonzero(c) for c in self.content])
         return rows, cols
 
-    def train_positions(self) -> tuple[np.ndarray, np.ndarray]:
+    def train_positions(self) -> tuple[Int[np.ndarray, " m"], Int[np.ndarray, " m"]]:
         """(rows, cols) of the K positions per prompt (prompt index = ``rows``, the split group)."""
         rows = np.concatenate([np.full(len(p), i) for i, p in enumerate(self.positions)])
         return rows, np.concatenate([np.asarray(p) for p in self.positions])
@@ -129,9 +89,11 @@ def encode(
     ids = torch.full((len(rows), T), pad, dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, : len(r)] = torch.tensor(r)
-    content = [content_mask(tok, r, skip_trailing_punct) for r in rows]
+    content = [
+        content_mask(np.array([r]), np.ones((1, len(r)), int), tok, skip_trailing_punct)[0] for r in rows
+    ]
     last = [int(np.flatnonzero(c)[-1]) for c in content]
-    positions = [content_positions(tok, r, k, skip_trailing_punct) for r in rows]
+    positions = [content_positions(c, k) for c in content]
     return Batch(ids, [len(r) for r in rows], content, last, positions)
 
 
@@ -143,22 +105,20 @@ def _chunks(n: int, size: int):
 @torch.inference_mode()
 def capture(
     model: HookedModel, batch: Batch, site: str, layers: Sequence[int], pool: str = "last", chunk: int = 16
-) -> np.ndarray:
-    """Float32[layer, n, d] (``pool`` = ``last`` | ``mean`` over content tokens) or, for
-    ``pool="positions"``, Float32[layer, M, d] at ``batch.train_positions()`` (row order)."""
+) -> Float[np.ndarray, "layer n d"]:
+    """float32 activations pooled per prompt (``pool`` = ``last`` | ``mean`` over content tokens)
+    or, for ``pool="positions"``, one row per position of ``batch.train_positions()`` (n = M)."""
     names = [hook_name(site, l) for l in layers]
     out = []
     for rows in _chunks(len(batch), chunk):
         sub = batch.subset(rows)
         cache = _run_storing(model, sub, names)
         acts = torch.stack([cache[n].float() for n in names])  # (layer, b, T, d)
-        if pool == "last":
-            out.append(acts[:, torch.arange(len(rows)), torch.tensor(sub.last)])
-        elif pool == "mean":
-            m = torch.zeros(len(rows), acts.shape[2])
+        if pool in ("last", "mean"):
+            m = torch.zeros(len(rows), acts.shape[2], dtype=torch.bool)
             for i, c in enumerate(sub.content):
-                m[i, : len(c)] = torch.from_numpy(c.astype(np.float32))[: acts.shape[2]]
-            out.append(torch.einsum("lbtd,bt->lbd", acts, m / m.sum(1, keepdim=True)))
+                m[i, : len(c)] = torch.from_numpy(c)[: acts.shape[2]]
+            out.append(torch.stack([pool_content(a, m, pool) for a in acts]))
         elif pool == "positions":
             r, c = sub.train_positions()
             out.append(acts[:, torch.from_numpy(r), torch.from_numpy(c)])
@@ -171,8 +131,8 @@ def capture(
 @torch.inference_mode()
 def next_token_logprobs(
     model: HookedModel, batch: Batch, chunk: int = 16, fwd_hooks: Callable[[list[int]], list] | None = None
-) -> torch.Tensor:
-    """Float32[n, vocab] next-token log-probabilities at each prompt's last content token.
+) -> Float[torch.Tensor, "n vocab"]:
+    """float32 next-token log-probabilities at each prompt's last content token.
 
     ``fwd_hooks(rows)`` may return bridge forward hooks for the chunk of prompt indices ``rows``.
     """
@@ -196,7 +156,9 @@ def _only_last_hook(sub: Batch):
     return ("ln_final.hook_out", hook)
 
 
-def _run_storing(model: HookedModel, sub: Batch, names: Sequence[str]) -> dict[str, torch.Tensor]:
+def _run_storing(
+    model: HookedModel, sub: Batch, names: Sequence[str]
+) -> dict[str, Float[torch.Tensor, "batch pos d"]]:
     """One forward pass that keeps the activations at ``names`` (unembedding on one position)."""
     store: dict[str, torch.Tensor] = {}
 
@@ -212,13 +174,17 @@ def _run_storing(model: HookedModel, sub: Batch, names: Sequence[str]) -> dict[s
     return store
 
 
-def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> np.ndarray:
-    """Float[n] KL(p || q) in nats from log-probabilities Float[n, vocab]."""
+def kl_divergence(
+    logp: Float[torch.Tensor, "n vocab"], logq: Float[torch.Tensor, "n vocab"]
+) -> Float[np.ndarray, " n"]:
+    """KL(p || q) in nats per row, from log-probabilities."""
     return (logp.exp() * (logp - logq)).sum(-1).clamp_min(0.0).numpy().astype(np.float64)
 
 
-def _replace_hook(name: str, rows: np.ndarray, cols: np.ndarray, values: np.ndarray):
-    """fwd_hooks factory: overwrite ``name`` at (rows, cols) with ``values`` Float[M, d]."""
+def _replace_hook(
+    name: str, rows: Int[np.ndarray, " m"], cols: Int[np.ndarray, " m"], values: Float[np.ndarray, "m d"]
+) -> Callable[[list[int]], list]:
+    """fwd_hooks factory: overwrite ``name`` at (rows, cols) with ``values``."""
     vals = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
     def for_chunk(chunk_rows: list[int]):
@@ -256,8 +222,8 @@ class Patcher:
         self.clean = next_token_logprobs(target, batch, chunk)
         self._cache: dict[tuple[str, str], dict[int, np.ndarray]] = {}
 
-    def activations(self, model: HookedModel, site: str, layer: int) -> np.ndarray:
-        """Float32[M, d] of ``model`` at the patched positions (all layers of a site in one pass)."""
+    def activations(self, model: HookedModel, site: str, layer: int) -> Float[np.ndarray, "m d"]:
+        """float32 activations of ``model`` at the patched positions (all layers of a site in one pass)."""
         key = (model.spec.name + model.weights_sha256, site)
         if key not in self._cache:
             layers = site_layers(site, model.n_layers)
@@ -265,16 +231,20 @@ class Patcher:
             self._cache[key] = dict(zip(layers, acts))
         return self._cache[key][layer]
 
-    def values(self, site: str, layer: int) -> np.ndarray:
+    def values(self, site: str, layer: int) -> Float[np.ndarray, "m d"]:
+        """The source's activations at the patched positions."""
         return self.activations(self.source, site, layer)
 
-    def kl(self, site: str, layer: int, values: np.ndarray) -> np.ndarray:
+    def kl(self, site: str, layer: int, values: Float[np.ndarray, "m d"]) -> Float[np.ndarray, " n"]:
+        """KL(target with ``values`` written in || clean target) per prompt."""
         hooks = _replace_hook(hook_name(site, layer), self.rows, self.cols, values)
         patched = next_token_logprobs(self.target, self.batch, self.chunk, hooks)
         return kl_divergence(patched, self.clean)
 
-    def kl_by_layer(self, site: str = "resid_post", layers: Sequence[int] | None = None) -> np.ndarray:
-        """Float[layer, n]: raw cross-model patch KL at each layer."""
+    def kl_by_layer(
+        self, site: str = "resid_post", layers: Sequence[int] | None = None
+    ) -> Float[np.ndarray, "layer n"]:
+        """Raw cross-model patch KL at each layer."""
         layers = site_layers(site, self.target.n_layers) if layers is None else layers
         return np.stack([self.kl(site, l, self.values(site, l)) for l in layers])
 
@@ -285,11 +255,11 @@ def capture_at(
     batch: Batch,
     site: str,
     layers: Sequence[int],
-    rows: np.ndarray,
-    cols: np.ndarray,
+    rows: Int[np.ndarray, " m"],
+    cols: Int[np.ndarray, " m"],
     chunk: int = 16,
-) -> np.ndarray:
-    """Float32[layer, M, d]: ``model``'s ``site`` activations at each (row, col), one pass."""
+) -> Float[np.ndarray, "layer m d"]:
+    """float32: ``model``'s ``site`` activations at each (row, col), one pass."""
     names = [hook_name(site, l) for l in layers]
     out = np.zeros((len(names), len(rows), model.d_model), dtype=np.float32)
     for chunk_rows in _chunks(len(batch), chunk):

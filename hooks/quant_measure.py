@@ -23,9 +23,9 @@ import torch
 import xarray as xr
 
 from polylens.analysis.quantization import weight_stats
-from polylens.hooks.capture import content_mask
 from polylens.hooks.models import HookedModel
 from polylens.hooks.quantize import LINEAR_KINDS, linear_weights
+from polylens.hooks.sites import content_mask
 
 OUTLIER_THRESHOLD = 6.0  # LLM.int8 (Dettmers et al. 2022)
 # activation sites = inputs of the quantized matmuls (q/k/v share one, gate/up share one)
@@ -231,7 +231,7 @@ def score_texts(
             for b, i in enumerate(batch):
                 ids[b, : len(enc[i])] = torch.tensor(enc[i])
                 real[b, : len(enc[i])] = True
-            content = content_mask(ids, real.long(), tok)  # the capture engine's definition
+            content = torch.from_numpy(content_mask(ids.numpy(), real.numpy(), tok))  # hooks.sites rule
             if detail:
                 lang_idx = torch.tensor([cells[i][0] for i in batch])
                 nonbos = real.clone()

@@ -77,8 +77,9 @@ def run(config: CaptureConfig) -> Path | None:
     Returns the assembled file, or None for a shard (combine shards with ``merge``).
     """
     from polylens import probes
+    from polylens.hooks.method import Method
     from polylens.storage.cache import shard_of
-    from polylens.storage.store import Method, open_store
+    from polylens.storage.store import open_store
 
     probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
     method = Method(

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-from importlib.metadata import version
 from pathlib import Path
 
 import h5netcdf
 import numpy as np
 import xarray as xr
+from jaxtyping import Float, Int
 
 from polylens.errors import StorageError
+from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, dataset_attrs, differences
+from polylens.hooks.sites import layer_labels
 from polylens.storage.store import ENGINE, FINAL, list_parts, read_manifest
-
-TOOLKIT = "polylens"
-
-
-def layer_labels(n_layers: int) -> list[str]:
-    """Human labels of the layer axis: ``embed``, ``blocks.0.resid_post``, ..."""
-    return ["embed"] + [f"blocks.{i}.resid_post" for i in range(n_layers)]
 
 
 def merged_manifest(stores: list[Path]) -> dict:
@@ -34,62 +29,20 @@ def merged_manifest(stores: list[Path]) -> dict:
         raise StorageError(f"not an activation store (no manifest.json): {', '.join(missing)}")
     first_store, merged = manifests[0][0], json.loads(json.dumps(manifests[0][1]))
     for store, m in manifests[1:]:
-        if m["method"] != merged["method"]:
-            diffs = sorted(k for k in m["method"] if m["method"][k] != merged["method"].get(k))
+        diffs = sorted(differences(merged["method"], m["method"], STORE_KEYS))
+        if diffs:
             raise StorageError(
                 f"refusing to combine {first_store} and {store}: they differ in method ({', '.join(diffs)})"
             )
         for variant, prov in m["variants"].items():
             known = merged["variants"].setdefault(variant, prov)
-            if known["weights_sha256"] != prov["weights_sha256"]:
+            if differences(known, prov, VARIANT_KEYS):
                 raise StorageError(
                     f"refusing to combine {first_store} and {store}: variant "
                     f"{variant!r} comes from different weights"
                 )
         merged["created"] = min(merged["created"], m["created"])
     return merged
-
-
-def dataset_attrs(manifest: dict) -> dict:
-    """netCDF attrs of an activation dataset: the method plus per-variant provenance (JSON)."""
-    method, variants = manifest["method"], manifest["variants"]
-    per_variant = {
-        key: json.dumps({v: p[key] for v, p in sorted(variants.items())})
-        for key in ("model_id", "weights_sha256")
-    }
-    first = next(iter(variants.values()))
-    return {
-        **per_variant,
-        "variants_provenance": json.dumps(variants, sort_keys=True),
-        "processing_mode": method["processing_mode"],
-        "pooling": method["pooling"],
-        "hook_sites": json.dumps(_hook_sites(method["sites"])),
-        "sites": ",".join(method["sites"]),
-        "dtype": method["dtype"],
-        "probe_set": method["probe_set"],
-        "probe_set_sha256": method["probe_set_sha256"],
-        "unit_dim": method["unit_dim"],
-        "strip_trailing_punct": int(method["strip_trailing_punct"]),
-        "content_tokens": "attention mask minus special tokens (BOS/EOS/pad) minus trailing "
-        "punctuation/whitespace tokens"
-        if method["strip_trailing_punct"]
-        else "attention mask minus special tokens (BOS/EOS/pad)",
-        "layer_convention": "layer 0 = blocks.0.hook_resid_pre; layer l = blocks.{l-1}.hook_resid_post",
-        "transformer_lens_version": first["transformer_lens_version"],
-        "transformers_version": first["transformers_version"],
-        "torch_version": first["torch_version"],
-        "toolkit_version": f"{TOOLKIT} {version(TOOLKIT)}",
-        "created": manifest["created"],
-    }
-
-
-def _hook_sites(sites: list[str]) -> list[str]:
-    names = {
-        "resid": ["blocks.0.hook_resid_pre", "blocks.{i}.hook_resid_post"],
-        "attn_out": ["blocks.{i}.hook_attn_out"],
-        "mlp_out": ["blocks.{i}.hook_mlp_out"],
-    }
-    return [n for s in sites for n in names[s]]
 
 
 def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
@@ -139,7 +92,15 @@ def assemble(stores: list[Path], out: Path, probe_set=None) -> Path:
     return out
 
 
-def _variant_slab(paths, sites, lang_ix, unit_ix, n_points, d_model, dtype):
+def _variant_slab(
+    paths: list[Path],
+    sites: list[str],
+    lang_ix: dict[str, int],
+    unit_ix: dict[str, int],
+    n_points: int,
+    d_model: int,
+    dtype: str,
+) -> tuple[dict[str, Float[np.ndarray, "lang unit layer d"]], Int[np.ndarray, "lang unit"]]:
     """All parts of one variant scattered into (lang, unit, layer, d) arrays (NaN = missing)."""
     shape = (len(lang_ix), len(unit_ix))
     slabs = {site: np.full(shape + (n_points, d_model), np.nan, dtype=dtype) for site in sites}

@@ -17,52 +17,19 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import xarray as xr
+from jaxtyping import Float, Int
 
 from polylens.errors import StorageError
+from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, Method, differences
 
-ENGINE = "h5netcdf"
+ENGINE: Literal["h5netcdf"] = "h5netcdf"
 MANIFEST = "manifest.json"
 FINAL = "activations.nc"
-METHOD_FIELDS = (
-    "probe_set",
-    "probe_set_sha256",
-    "pooling",
-    "sites",
-    "dtype",
-    "processing_mode",
-    "strip_trailing_punct",
-)
-
-
-@dataclass(frozen=True)
-class Method:
-    """What makes two captures comparable (besides each variant's weights)."""
-
-    probe_set: str
-    probe_set_sha256: str
-    unit_dim: str
-    pooling: str
-    sites: tuple[str, ...]
-    dtype: str
-    processing_mode: str
-    strip_trailing_punct: bool = True
-
-    def as_dict(self) -> dict:
-        return {
-            "probe_set": self.probe_set,
-            "probe_set_sha256": self.probe_set_sha256,
-            "unit_dim": self.unit_dim,
-            "pooling": self.pooling,
-            "sites": list(self.sites),
-            "dtype": self.dtype,
-            "processing_mode": self.processing_mode,
-            "strip_trailing_punct": self.strip_trailing_punct,
-        }
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -72,6 +39,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def read_manifest(store: Path) -> dict | None:
+    """The store's manifest, None if it has none yet (StorageError if it is corrupt)."""
     path = Path(store) / MANIFEST
     if not path.exists():
         return None
@@ -96,12 +64,12 @@ def open_store(store: Path, method: Method) -> dict:
         }
         write_manifest(store, manifest)
         return manifest
-    diffs = [k for k, v in method.as_dict().items() if manifest["method"].get(k) != v]
+    diffs = differences(manifest["method"], method.as_dict(), STORE_KEYS)
     if diffs:
         raise StorageError(
             f"{store} holds activations made by a different method ({', '.join(diffs)}: "
-            f"{[manifest['method'].get(k) for k in diffs]} vs "
-            f"{[method.as_dict()[k] for k in diffs]}); use a new --out directory"
+            f"{[old for old, _ in diffs.values()]} vs {[new for _, new in diffs.values()]}); "
+            "use a new --out directory"
         )
     return manifest
 
@@ -109,7 +77,7 @@ def open_store(store: Path, method: Method) -> dict:
 def register_variant(store: Path, manifest: dict, variant: str, provenance: dict) -> None:
     """Record a variant's model provenance; refuse a different model under the same label."""
     known = manifest["variants"].get(variant)
-    if known and known["weights_sha256"] != provenance["weights_sha256"]:
+    if known and differences(known, provenance, VARIANT_KEYS):
         raise StorageError(
             f"{store}: variant {variant!r} was captured from other weights "
             f"({known['model_id']} {known['weights_sha256'][:12]}) than "
@@ -120,6 +88,7 @@ def register_variant(store: Path, manifest: dict, variant: str, provenance: dict
 
 
 def write_manifest(store: Path, manifest: dict) -> None:
+    """Write the manifest atomically."""
     _atomic_write_text(Path(store) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
@@ -146,9 +115,9 @@ def write_part(
     store: Path,
     variant: str,
     keys: list[tuple[str, str]],
-    acts: dict[str, np.ndarray],
-    n_content: np.ndarray,
-    n_tokens: np.ndarray,
+    acts: dict[str, Float[np.ndarray, "stim layer d"]],
+    n_content: Int[np.ndarray, " stim"],
+    n_tokens: Int[np.ndarray, " stim"],
     dtype: str,
 ) -> Path:
     """Write one finished batch atomically (tmp file + rename)."""

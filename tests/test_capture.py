@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from polylens.hooks.capture import content_mask, pool_batch
-from polylens.storage.assemble import layer_labels
+from polylens.hooks.capture import pool_batch
+from polylens.hooks.sites import content_mask, layer_labels
 
 TEXTS = [
     "All human beings are born free and equal in dignity and rights.",
@@ -28,7 +28,9 @@ def reference_pooled(model, text, strip=True):
     ids = model.tokenizer(text, return_tensors="pt")
     with torch.no_grad():
         hs = model.bridge.original_model(**ids, output_hidden_states=True).hidden_states
-    mask = content_mask(ids.input_ids, ids.attention_mask, model.tokenizer, strip)[0]
+    mask = torch.from_numpy(
+        content_mask(ids.input_ids.numpy(), ids.attention_mask.numpy(), model.tokenizer, strip)[0]
+    )
     return np.stack([h[0][mask].mean(0).numpy() for h in hs[:-1]])  # last hs is post-norm
 
 
@@ -64,7 +66,7 @@ def test_last_pooling_takes_last_content_token(tiny_gemma3):
 
 def test_content_mask_convention(tiny_gemma3):
     tok = tiny_gemma3.tokenizer
-    batch = tok(["Hello world .", "!!"], return_tensors="pt", padding=True)
+    batch = tok(["Hello world .", "!!"], return_tensors="np", padding=True)
     mask = content_mask(batch.input_ids, batch.attention_mask, tok)
     pieces = tok.convert_ids_to_tokens(batch.input_ids[0])
     assert not mask[0, 0]  # BOS excluded

@@ -74,18 +74,19 @@ def batch(base):
 
 
 def test_content_positions_skip_specials_and_trailing_punctuation(base):
-    from polylens.hooks.patching import content_mask, content_positions
+    from polylens.hooks.sites import content_mask, content_positions
 
     tok = base.tokenizer
     ids = tok("Hello world. !").input_ids
-    mask = content_mask(tok, ids)
+    one = np.ones((1, len(ids)), int)
+    mask = content_mask(np.array([ids]), one, tok)[0]
     assert not mask[0]  # BOS
-    last = content_positions(tok, ids)[-1]
+    last = content_positions(mask)[-1]
     assert tok.decode([ids[last]]).strip() not in ("", ".", "!")
     assert "world" in tok.decode(ids[: last + 1])
-    pos = content_positions(tok, ids, k=3)
+    pos = content_positions(mask, k=3)
     assert pos[-1] == last and len(pos) == len(set(pos)) <= 3
-    assert content_mask(tok, ids, skip_trailing_punct=False)[-1]
+    assert content_mask(np.array([ids]), one, tok, strip_trailing_punct=False)[0][-1]
 
 
 # ------------------------------------------------------------------ patching

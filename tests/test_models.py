@@ -18,10 +18,6 @@ LONG_TEXT = (
 )
 
 
-def resid_names(n_layers):
-    return ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
-
-
 def check_bridge_fidelity(model, text=LONG_TEXT, tol=1e-4):
     """Bridge logits == HF logits; resid chain consistent; HF hidden_states == resid_pre."""
     ids = model.tokenizer(text, return_tensors="pt").input_ids
