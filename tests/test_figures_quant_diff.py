@@ -30,7 +30,7 @@ from figures_fixture import assert_band as assert_band_within  # noqa: E402
 from figures_fixture import the
 
 from polylens.figures import REGISTRY, available, make_figure, render_all  # noqa: E402
-from polylens.figures.quant import degradation_order, intervention_families  # noqa: E402
+from polylens.figures.quant.evaluate import degradation_order, intervention_families  # noqa: E402
 from polylens.figures.report import build_report  # noqa: E402
 
 QUANT_FIGS = {
