@@ -7,6 +7,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from jaxtyping import Float
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -65,7 +66,7 @@ def three_panel(res: Results) -> Figure:
     return finish(fig, top=0.86)
 
 
-def _mark_peak(ax: Axes, s: xr.Dataset, layers: np.ndarray, color: str) -> float:
+def _mark_peak(ax: Axes, s: xr.Dataset, layers: Float[np.ndarray, " layer"], color: str) -> float:
     """Shade the rise, draw the stored peak with its CI and label it; returns the CI's upper bound."""
     peak_l, peak_c = float(s.peak_layer), float(s.peak_cos)
     lo, hi = (float(x) for x in s.peak_cos_ci.values)

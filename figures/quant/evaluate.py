@@ -10,6 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from jaxtyping import Float
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -267,7 +268,9 @@ def quant_disparity_vs_keep(res: Results) -> Figure:
     return finish(fig, top=1.0)
 
 
-def _fertility_panel(ax: Axes, s: xr.Dataset, x: np.ndarray, colors: list[str], key: str) -> None:
+def _fertility_panel(
+    ax: Axes, s: xr.Dataset, x: Float[np.ndarray, " lang"], colors: list[str], key: str
+) -> None:
     """Stored fit line and band, the languages' points and the stored correlation of one panel."""
     ax.fill_between(
         s["fit_x"].values,
