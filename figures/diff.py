@@ -8,20 +8,36 @@ are the stored values (validation prompts for the sweep and the controls).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .alignment import CI_ALPHA, _finish
+from .common import (
+    LAYER_LABEL,
+    band_line,
+    ci_bounds,
+    ci_patch,
+    dataset_attrs,
+    finish,
+    finish_below_legend,
+    ref_line,
+    tag_errorbar,
+    top_legend,
+)
 from .registry import figure
-from .results import Results, decode_attr
+from .results import Results
 from .style import CONDITION_COLORS, DIRECTION_COLORS, GREY, KIND_COLORS, OKABE_ITO
 
-__all__ = ["diff_attrs", "model_names", "CONTROL_BARS", "DIRECTION_LABELS"]
+__all__ = ["model_names", "CONTROL_BARS", "DIRECTION_LABELS"]
 
-LAYER_LABEL = "layer (0 = embedding output)"
 #: the controls drawn as bars (``ablate``, alpha = 0, is drawn as a reference line)
 CONTROL_BARS = ("raw", "mapped", "mismatched_layer", "shuffled_pairs")
 CONDITION_LABELS = {
@@ -32,24 +48,43 @@ CONDITION_LABELS = {
     "ablate": "zero-ablation",
 }
 PATCH_COLORS = {"raw": OKABE_ITO["black"], "mapped": OKABE_ITO["blue"]}
-
-
-def diff_attrs(res: Results) -> dict:
-    return {k: decode_attr(v) for k, v in res.dataset("diff.nc").attrs.items()}
+DIRECTION_LABELS = {"a_to_b": "A → B: {a} into {b}", "b_to_a": "B → A: {b} into {a}"}
+KL_VAL_LABEL = "KL, nats (val)"
 
 
 def model_names(res: Results) -> tuple[str, str]:
-    a = diff_attrs(res)
+    """Display names of models A and B (``a_name`` / ``b_name`` attributes of ``diff.nc``)."""
+    a = dataset_attrs(res, "diff.nc")
     return str(a.get("a_name", "A")), str(a.get("b_name", "B"))
 
 
-DIRECTION_LABELS = {"a_to_b": "A → B: {a} into {b}", "b_to_a": "B → A: {b} into {a}"}
+def _by_layer(
+    ax: Axes, ds: xr.Dataset, var: str, dim: str, colors: dict[str, str], solid: str, labels: dict[str, str]
+) -> None:
+    """One CI-banded line of stored ``var`` per value of ``dim`` (``solid`` solid, others dashed)."""
+    for key in (str(x) for x in ds[dim].values):
+        band = ci_bounds(ds[f"{var}_ci"].sel({dim: key}))
+        y = ds[var].sel({dim: key}).values
+        band_line(
+            ax,
+            ds["layer"].values,
+            y,
+            band,
+            colors.get(key, GREY),
+            var,
+            key,
+            label=labels[key],
+            marker="o",
+            ms=3,
+            linestyle="-" if key == solid else "--",
+        )
 
 
-def _band_line(ax, x, y, lo, hi, color, var: str, key: str, label=None, **kw):
-    """Stored line ``var`` (gid ``var:key``) over its stored CI band (gid ``var_ci:key``)."""
-    ax.fill_between(x, lo, hi, color=color, alpha=CI_ALPHA, linewidth=0, gid=f"{var}_ci:{key}")
-    return ax.plot(x, y, color=color, gid=f"{var}:{key}", label=label, marker="o", ms=3, **kw)[0]
+def _layer_axes(ax: Axes, ylabel: str, title: str) -> None:
+    ax.set_xlabel(LAYER_LABEL)
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
 
 
 @figure(
@@ -60,35 +95,17 @@ def _band_line(ax, x, y, lo, hi, color, var: str, key: str, label=None, **kw):
     "layer: linear and debiased (unbiased HSIC), with 95% bootstrap CIs over prompts. 1 = the same "
     "representation up to rotation and scale.",
 )
-def diff_cka_by_layer(res: Results):
+def diff_cka_by_layer(res: Results) -> Figure:
+    """Linear and debiased CKA between the two models by layer, with CI bands."""
     ds = res.dataset("diff.nc")
     a, b = model_names(res)
-    layers = ds["layer"].values
     fig, ax = plt.subplots(figsize=(6.6, 3.8))
-    for kind in [str(k) for k in ds["kind"].values]:
-        ci = ds["cka_ci"].sel(kind=kind)
-        _band_line(
-            ax,
-            layers,
-            ds["cka"].sel(kind=kind).values,
-            ci.sel(ci="lo").values,
-            ci.sel(ci="hi").values,
-            KIND_COLORS.get(kind, GREY),
-            "cka",
-            kind,
-            label=f"{kind} CKA",
-            linestyle="-" if kind == "linear" else "--",
-        )
-    ax.axhline(1.0, color=GREY, linewidth=0.8, linestyle=":")
-    ax.set_xlabel(LAYER_LABEL)
-    ax.set_ylabel(f"CKA({a}, {b})")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"Representation similarity: {a} vs {b}")
-    handles = ax.get_legend_handles_labels()[0] + [
-        Patch(facecolor=GREY, alpha=0.35, label="95% bootstrap CI")
-    ]
-    ax.legend(handles=handles, frameon=False, fontsize=8)
-    return _finish(fig, top=1.0)
+    labels = {k: f"{k} CKA" for k in (str(x) for x in ds["kind"].values)}
+    _by_layer(ax, ds, "cka", "kind", KIND_COLORS, "linear", labels)
+    ref_line(ax, 1.0)
+    _layer_axes(ax, f"CKA({a}, {b})", f"Representation similarity: {a} vs {b}")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + [ci_patch()], frameon=False, fontsize=8)
+    return finish(fig, top=1.0)
 
 
 @figure(
@@ -100,58 +117,68 @@ def diff_cka_by_layer(res: Results):
     "with 95% bootstrap CIs over prompts. Layers not run are gaps. Dotted lines: the peak-KL and "
     "control layers used for mapped patching.",
 )
-def diff_kl_by_layer(res: Results):
+def diff_kl_by_layer(res: Results) -> Figure:
+    """Patching KL by layer in both directions, with CI bands and the peak/control layers."""
     ds = res.dataset("diff.nc")
-    attrs = diff_attrs(res)
+    attrs = dataset_attrs(res, "diff.nc")
     a, b = model_names(res)
-    layers = ds["layer"].values
     fig, ax = plt.subplots(figsize=(7.0, 4.0))
-    for d in [str(x) for x in ds["direction"].values]:
-        ci = ds["kl_ci"].sel(direction=d)
-        label = DIRECTION_LABELS.get(d, d).format(a=a, b=b)
-        _band_line(
-            ax,
-            layers,
-            ds["kl"].sel(direction=d).values,
-            ci.sel(ci="lo").values,
-            ci.sel(ci="hi").values,
-            DIRECTION_COLORS.get(d, GREY),
-            "kl",
-            d,
-            label=label,
-            linestyle="-" if d == "a_to_b" else "--",
-        )
+    labels = {
+        d: DIRECTION_LABELS.get(d, d).format(a=a, b=b) for d in (str(x) for x in ds["direction"].values)
+    }
+    _by_layer(ax, ds, "kl", "direction", DIRECTION_COLORS, "a_to_b", labels)
     for key, text in (("peak_kl_layer", "peak"), ("control_layer", "control")):
         if key in attrs:
-            ax.axvline(float(attrs[key]), color=GREY, linewidth=0.8, linestyle=":", gid=key)
-            ax.text(
-                float(attrs[key]),
-                1.0,
-                f" {text}",
-                transform=ax.get_xaxis_transform(),
-                fontsize=7,
-                color=GREY,
-                va="top",
-            )
-    ax.set_xlabel(LAYER_LABEL)
-    ax.set_ylabel("KL(patched || clean), nats")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            x = float(attrs[key])
+            ax.axvline(x, color=GREY, linewidth=0.8, linestyle=":", gid=key)
+            ax.text(x, 1.0, f" {text}", transform=ax.get_xaxis_transform(), fontsize=7, color=GREY, va="top")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Patching KL by layer: {a} vs {b}")
-    handles = ax.get_legend_handles_labels()[0] + [
-        Patch(facecolor=GREY, alpha=0.35, label="95% bootstrap CI")
-    ]
+    _layer_axes(ax, "KL(patched || clean), nats", f"Patching KL by layer: {a} vs {b}")
+    handles = ax.get_legend_handles_labels()[0] + [ci_patch()]
     ax.legend(handles=handles, frameon=False, fontsize=8, loc="upper left")
-    return _finish(fig, top=1.0)
+    return finish(fig, top=1.0)
 
 
-def _site_layer_grid(ds, panel=(3.4, 2.8)):
+def _site_layer_grid(
+    ds: xr.Dataset, panel: tuple[float, float]
+) -> tuple[Figure, Iterator[tuple[Axes, str, int, bool]]]:
+    """Figure with one panel per (site, patch layer) and an iterator of (ax, site, layer, first column)."""
     sites = [str(s) for s in ds["site"].values]
     pls = [int(p) for p in ds["patch_layer"].values]
-    fig, axes = plt.subplots(
-        len(sites), len(pls), figsize=(panel[0] * len(pls) + 0.6, panel[1] * len(sites) + 0.7), squeeze=False
-    )
-    return fig, axes, sites, pls
+    size = (panel[0] * len(pls) + 0.6, panel[1] * len(sites) + 0.7)
+    fig, axes = plt.subplots(len(sites), len(pls), figsize=size, squeeze=False)
+    cells = ((axes[i, j], site, pl, j == 0) for i, site in enumerate(sites) for j, pl in enumerate(pls))
+    return fig, cells
+
+
+def _panel_frame(ax: Axes, site: str, pl: int, first_col: bool) -> None:
+    ax.set_title(f"{site}, layer {pl}")
+    if first_col:
+        ax.set_ylabel(KL_VAL_LABEL)
+
+
+def _sweep_panel(ax: Axes, ds: xr.Dataset, site: str, pl: int) -> None:
+    """Raw and mapped KL against alpha (validation prompts) with CI bands and alpha* (train)."""
+    for p in [str(x) for x in ds["patch"].values]:
+        sel: dict[str, Any] = dict(sweep_split="val", site=site, patch_layer=pl, patch=p)
+        band = ci_bounds(ds["sweep_kl_ci"].sel(**sel))
+        band_line(
+            ax,
+            ds["alpha"].values,
+            ds["sweep_kl"].sel(**sel).values,
+            band,
+            PATCH_COLORS.get(p, GREY),
+            "sweep_kl",
+            f"{site}:{pl}:{p}",
+            label=None,
+            marker="o",
+            ms=3,
+            linestyle="-" if p == "mapped" else "--",
+        )
+    if "best_alpha_train" in ds:
+        best = float(ds["best_alpha_train"].sel(site=site, patch_layer=pl))
+        if np.isfinite(best):
+            ax.axvline(best, color=GREY, linestyle=":", linewidth=1, gid=f"best_alpha:{site}:{pl}")
 
 
 @figure(
@@ -163,44 +190,46 @@ def _site_layer_grid(ds, panel=(3.4, 2.8)):
     "CIs; alpha = 0 is zero-ablation of the site. The dotted line marks alpha* chosen on training "
     "prompts.",
 )
-def diff_alpha_sweep(res: Results):
+def diff_alpha_sweep(res: Results) -> Figure:
+    """KL against alpha, raw vs mapped patching, one panel per (site, patch layer)."""
     ds = res.dataset("diff.nc")
-    fig, axes, sites, pls = _site_layer_grid(ds)
-    alphas = ds["alpha"].values
-    for i, site in enumerate(sites):
-        for j, pl in enumerate(pls):
-            ax = axes[i, j]
-            for p in [str(x) for x in ds["patch"].values]:
-                sel = dict(sweep_split="val", site=site, patch_layer=pl, patch=p)
-                ci = ds["sweep_kl_ci"].sel(**sel)
-                _band_line(
-                    ax,
-                    alphas,
-                    ds["sweep_kl"].sel(**sel).values,
-                    ci.sel(ci="lo").values,
-                    ci.sel(ci="hi").values,
-                    PATCH_COLORS.get(p, GREY),
-                    "sweep_kl",
-                    f"{site}:{pl}:{p}",
-                    linestyle="-" if p == "mapped" else "--",
-                )
-            if "best_alpha_train" in ds:
-                best = float(ds["best_alpha_train"].sel(site=site, patch_layer=pl))
-                if np.isfinite(best):
-                    ax.axvline(best, color=GREY, linestyle=":", linewidth=1, gid=f"best_alpha:{site}:{pl}")
-            ax.set_title(f"{site}, layer {pl}")
-            ax.set_xlabel("alpha")
-            if j == 0:
-                ax.set_ylabel("KL, nats (val)")
-            ax.set_ylim(bottom=0)
+    fig, cells = _site_layer_grid(ds, panel=(3.4, 2.8))
+    for ax, site, pl, first_col in cells:
+        _sweep_panel(ax, ds, site, pl)
+        _panel_frame(ax, site, pl, first_col)
+        ax.set_xlabel("alpha")
+        ax.set_ylim(bottom=0)
     handles = [
         Line2D([], [], color=PATCH_COLORS["raw"], linestyle="--", marker="o", ms=3, label="raw: alpha · A"),
         Line2D([], [], color=PATCH_COLORS["mapped"], marker="o", ms=3, label="mapped: alpha · map(A)"),
-        Patch(facecolor=GREY, alpha=0.35, label="95% bootstrap CI"),
+        ci_patch(),
         Line2D([], [], color=GREY, linestyle=":", label="alpha* (train prompts)"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=4, frameon=False, bbox_to_anchor=(0.5, 1.0))
-    return _finish(fig, top=1 - 0.4 / fig.get_figheight())
+    top_legend(fig, handles)
+    return finish_below_legend(fig, 0.4)
+
+
+def _condition_tick(c: str) -> str:
+    label = CONDITION_LABELS[c]
+    return label.replace(" ", "\n", 1) if len(label) > 8 else label
+
+
+def _controls_panel(ax: Axes, ds: xr.Dataset, site: str, pl: int, conds: list[str]) -> None:
+    """Bars of the stored control KLs with CIs and the zero-ablation line of one (site, layer)."""
+    x = np.arange(len(conds))
+    vals = ds["control_kl"].sel(site=site, patch_layer=pl, condition=conds).values
+    lo, hi = ci_bounds(ds["control_kl_ci"].sel(site=site, patch_layer=pl, condition=conds))
+    colors = [CONDITION_COLORS.get(c, GREY) for c in conds]
+    ax.bar(x, vals, 0.7, color=colors, gid=f"control_kl:{site}:{pl}")
+    eb = ax.errorbar(x, vals, yerr=[vals - lo, hi - vals], fmt="none", ecolor=GREY, capsize=3)
+    tag_errorbar(eb, None, f"control_kl_ci:{site}:{pl}")
+    if "ablate" in ds["condition"].values:
+        ab = float(ds["control_kl"].sel(site=site, patch_layer=pl, condition="ablate"))
+        if np.isfinite(ab):
+            ax.axhline(
+                ab, color=CONDITION_COLORS["ablate"], linestyle="--", linewidth=1, gid=f"ablate:{site}:{pl}"
+            )
+    ax.set_xticks(x, [_condition_tick(c) for c in conds], fontsize=7)
 
 
 @figure(
@@ -211,53 +240,16 @@ def diff_alpha_sweep(res: Results):
     "transport-mapped activation, and with two controls: a map fit at a mismatched layer and a map "
     "fit on shuffled prompt pairs; 95% bootstrap CIs. Dashed line: zero-ablation of the site.",
 )
-def diff_controls(res: Results):
+def diff_controls(res: Results) -> Figure:
+    """Bars of raw, mapped and control patching KL with CIs, one panel per (site, patch layer)."""
     ds = res.dataset("diff.nc")
-    fig, axes, sites, pls = _site_layer_grid(ds, panel=(3.2, 2.8))
+    fig, cells = _site_layer_grid(ds, panel=(3.2, 2.8))
     conds = [c for c in CONTROL_BARS if c in [str(x) for x in ds["condition"].values]]
-    x = np.arange(len(conds))
-    for i, site in enumerate(sites):
-        for j, pl in enumerate(pls):
-            ax = axes[i, j]
-            vals = ds["control_kl"].sel(site=site, patch_layer=pl, condition=conds).values
-            ci = ds["control_kl_ci"].sel(site=site, patch_layer=pl, condition=conds)
-            lo, hi = ci.sel(ci="lo").values, ci.sel(ci="hi").values
-            ax.bar(
-                x,
-                vals,
-                0.7,
-                color=[CONDITION_COLORS.get(c, GREY) for c in conds],
-                gid=f"control_kl:{site}:{pl}",
-            )
-            eb = ax.errorbar(x, vals, yerr=[vals - lo, hi - vals], fmt="none", ecolor=GREY, capsize=3)
-            eb.lines[2][0].set_gid(f"control_kl_ci:{site}:{pl}")
-            if "ablate" in ds["condition"].values:
-                ab = float(ds["control_kl"].sel(site=site, patch_layer=pl, condition="ablate"))
-                if np.isfinite(ab):
-                    ax.axhline(
-                        ab,
-                        color=CONDITION_COLORS["ablate"],
-                        linestyle="--",
-                        linewidth=1,
-                        gid=f"ablate:{site}:{pl}",
-                    )
-            ax.set_xticks(
-                x,
-                [
-                    CONDITION_LABELS[c].replace(" ", "\n", 1)
-                    if len(CONDITION_LABELS[c]) > 8
-                    else CONDITION_LABELS[c]
-                    for c in conds
-                ],
-                fontsize=7,
-            )
-            ax.set_title(f"{site}, layer {pl}")
-            if j == 0:
-                ax.set_ylabel("KL, nats (val)")
-            ax.grid(axis="x", visible=False)
-    handles = [Patch(color=CONDITION_COLORS[c], label=CONDITION_LABELS[c]) for c in conds]
+    for ax, site, pl, first_col in cells:
+        _controls_panel(ax, ds, site, pl, conds)
+        _panel_frame(ax, site, pl, first_col)
+        ax.grid(axis="x", visible=False)
+    handles: list = [Patch(color=CONDITION_COLORS[c], label=CONDITION_LABELS[c]) for c in conds]
     handles.append(Line2D([], [], color=CONDITION_COLORS["ablate"], linestyle="--", label="zero-ablation"))
-    fig.legend(
-        handles=handles, loc="upper center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, 1.0)
-    )
-    return _finish(fig, top=1 - 0.4 / fig.get_figheight())
+    top_legend(fig, handles)
+    return finish_below_legend(fig, 0.4)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from polylens.errors import ToolkitError
 
 from .results import Results
@@ -25,8 +27,10 @@ __all__ = ["FigureSpec", "REGISTRY", "PLUGIN_MODULES", "figure", "available", "m
 
 @dataclass(frozen=True)
 class FigureSpec:
+    """A registered figure: its name (file stem), drawing function, needs and caption."""
+
     name: str
-    func: Callable
+    func: Callable[[Results], Figure]
     needs: tuple[str, ...]
     title: str
     description: str = ""
@@ -54,6 +58,7 @@ def figure(name: str, needs: Sequence[str], title: str | None = None, descriptio
 
 
 def load_plugins() -> None:
+    """Import every module in :data:`PLUGIN_MODULES` so its figures register."""
     for mod in PLUGIN_MODULES:
         importlib.import_module(mod)
 
@@ -65,7 +70,7 @@ def available(results: Results | str | Path) -> list[FigureSpec]:
     return [s for s in REGISTRY.values() if all(res.has(n) for n in s.needs)]
 
 
-def make_figure(name: str, results: Results | str | Path):
+def make_figure(name: str, results: Results | str | Path) -> Figure:
     """Draw one registered figure (returns the open matplotlib Figure; caller closes/saves it)."""
     load_plugins()
     res = results if isinstance(results, Results) else Results(results)

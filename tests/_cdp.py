@@ -38,9 +38,10 @@ class Browser:
         import websocket  # noqa: PLC0415
 
         self._ws_mod = websocket
-        self.binary = binary or find_chromium()
-        if self.binary is None:
+        found = binary or find_chromium()
+        if found is None:
             raise RuntimeError("chromium not found")
+        self.binary: str = found
         self.width, self.height, self.timeout = width, height, timeout
         self.events: list[dict] = []
         self._id = 0
@@ -98,7 +99,7 @@ class Browser:
         deadline = time.time() + self.timeout
         lines = []
         while time.time() < deadline:
-            line = self.proc.stderr.readline()
+            line = self.proc.stderr.readline() if self.proc.stderr else ""
             if not line:
                 if self.proc.poll() is not None:
                     break

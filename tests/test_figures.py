@@ -29,7 +29,7 @@ from figures_fixture import assert_band, make_results, the  # noqa: E402
 
 from polylens.errors import StorageError, ToolkitError  # noqa: E402
 from polylens.figures import REGISTRY, Results, available, make_figure, render_all  # noqa: E402
-from polylens.figures.alignment import collapse_layer, three_panel_langs  # noqa: E402
+from polylens.figures.alignment.choices import collapse_layer, three_panel_langs  # noqa: E402
 from polylens.figures.style import OKABE_ITO  # noqa: E402
 
 
@@ -73,7 +73,9 @@ def draw(res):
 def test_registry_renders_every_figure_as_png_and_svg(rendered):
     out = rendered
     # the full alignment result set allows every alignment figure (quant/diff figures need their own files)
-    assert set(out) == {n for n, s in REGISTRY.items() if s.func.__module__ == "polylens.figures.alignment"}
+    assert set(out) == {
+        n for n, s in REGISTRY.items() if s.func.__module__.startswith("polylens.figures.alignment.")
+    }
     for name, paths in out.items():
         assert [p.suffix for p in paths] == [".png", ".svg"]
         assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 5000

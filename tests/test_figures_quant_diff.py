@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from figures_fixture import assert_band as assert_band_within  # noqa: E402
-from figures_fixture import the
+from figures_fixture import the  # noqa: E402
 
 from polylens.figures import REGISTRY, available, make_figure, render_all  # noqa: E402
-from polylens.figures.quant import degradation_order, intervention_families  # noqa: E402
+from polylens.figures.quant.evaluate import degradation_order, intervention_families  # noqa: E402
 from polylens.figures.report import build_report  # noqa: E402
 
 QUANT_FIGS = {
