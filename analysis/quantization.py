@@ -1,12 +1,11 @@
 """Quantization-disparity statistics on plain arrays (no model): issue 7.
 
-- :func:`weight_stats`: outlier statistics of one weight matrix.
 - :func:`bits_per_byte`: NLL (nats) summed over tokens / UTF-8 bytes, in bits.
 - :func:`degradation`: per-language relative bits-per-byte degradation and the disparity
   ratio (low-resource mean / high-resource mean) with paired bootstrap CIs over units.
 - :func:`language_effect`: per-head permutation test of a language effect (units as blocks),
   Benjamini-Hochberg q-values, eta squared.
-- :func:`excess_kurtosis`.
+- :func:`bootstrap_mean`. (Weight statistics on torch tensors: ``hooks.quant_weights``.)
 
 Resampling, CIs, correlations and BH come from the statistics engine (``analysis.stats``):
 one ``(n_boot, n_units)`` matrix of multinomial counts (``stats.bootstrap_counts``) shared by
@@ -18,53 +17,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from jaxtyping import Bool, Float
 
 from . import stats as st
 
 LN2 = math.log(2.0)
-
-
-# ----------------------------------------------------------------------------- weights
-def excess_kurtosis(x: torch.Tensor, dim=None) -> torch.Tensor:
-    """Fisher (excess) kurtosis, population moments: 0 for a Gaussian, large for outliers."""
-    x = x.double()
-    mu = x.mean() if dim is None else x.mean(dim, keepdim=True)
-    d = x - mu
-    m2 = d.pow(2).mean() if dim is None else d.pow(2).mean(dim)
-    m4 = d.pow(4).mean() if dim is None else d.pow(4).mean(dim)
-    return m4 / m2.clamp_min(1e-300).pow(2) - 3.0
-
-
-@torch.no_grad()
-def weight_stats(w: torch.Tensor) -> dict[str, float]:
-    """Outlier statistics of a weight matrix (all entries pooled).
-
-    ``kurtosis`` (excess), ``max_over_std`` = max|w| / std, ``n_sigma3/5/10`` = number of
-    entries with |w - mean| > k std, ``top1_share`` / ``top10_share`` = share of the total
-    |w| mass held by the largest 1% / 10% of entries, ``concentration`` = top1 / top10.
-    """
-    x = w.detach().double().flatten()
-    mu, sd = x.mean(), x.std(unbiased=False).clamp_min(1e-300)
-    z = ((x - mu) / sd).abs()
-    mag = x.abs()
-    total = mag.sum().clamp_min(1e-300)
-    n = x.numel()
-    top = mag.topk(max(1, math.ceil(0.10 * n))).values  # sorted descending
-    top1 = top[: max(1, math.ceil(0.01 * n))].sum() / total
-    top10 = top.sum() / total
-    return {
-        "kurtosis": float(excess_kurtosis(x)),
-        "max_over_std": float(mag.max() / sd),
-        "n_sigma3": int((z > 3).sum()),
-        "n_sigma5": int((z > 5).sum()),
-        "n_sigma10": int((z > 10).sum()),
-        "top1_share": float(top1),
-        "top10_share": float(top10),
-        "concentration": float(top1 / top10),
-        "n": n,
-    }
 
 
 # ----------------------------------------------------------------------------- bits per byte
@@ -174,12 +131,6 @@ def cosine(
         return (a * b).sum(axis) / np.sqrt((a * a).sum(axis) * (b * b).sum(axis))
 
 
-def column_error_energy(w: torch.Tensor, w_q: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per input column j: ``||dW[:, j]||^2`` and ``||W[:, j]||^2`` (for predicted error)."""
-    d = (w_q.double() - w.double()).pow(2).sum(0)
-    return d.numpy(), w.double().pow(2).sum(0).numpy()
-
-
 def predicted_error(
     act_energy: Float[np.ndarray, "lang d_in"],
     err_cols: Float[np.ndarray, " d_in"],
@@ -191,15 +142,6 @@ def predicted_error(
     (cross-column terms ignored): ``act_energy`` is ``(lang, in)``, columns ``(in,)``.
     """
     return (act_energy @ err_cols) / np.maximum(act_energy @ ref_cols, 1e-300)
-
-
-def outlier_columns(w: torch.Tensor, top_percent: float = 0.1) -> np.ndarray:
-    """Boolean ``(in,)``: input columns holding any of the top ``top_percent`` % |w|."""
-    k = max(1, math.ceil(w.numel() * top_percent / 100))
-    idx = w.abs().flatten().topk(k).indices % w.shape[1]
-    cols = np.zeros(w.shape[1], bool)
-    cols[idx.numpy()] = True
-    return cols
 
 
 def top_fraction_mask(

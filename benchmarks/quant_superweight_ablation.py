@@ -1,16 +1,14 @@
 """Ad-hoc check for docs/quantization_findings.md: zero the super-weight candidate (needs runs/quant/weights.nc from `cli.py quant weights`), compare bits per byte."""
 
-import sys
-
-sys.path.insert(0, ".")
 import torch
-
-torch.set_num_threads(1)
 import xarray as xr
 
 from polylens import probes
 from polylens.hooks.models import load_model
-from polylens.hooks.quant_measure import linear_modules, score_texts
+from polylens.hooks.quant_measure import score_texts
+from polylens.hooks.quant_weights import linear_modules
+
+torch.set_num_threads(1)
 
 w = xr.load_dataset("runs/quant/weights.nc")
 layer = int(w.sw_in_max.argmax())

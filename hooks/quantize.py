@@ -26,6 +26,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import torch
+from jaxtyping import Bool, Float
 
 from polylens.errors import UnknownModelError
 
@@ -63,6 +64,7 @@ class QuantConfig:
 
     @property
     def granularity(self) -> str:
+        """``per-channel`` or ``per-group-<N>``."""
         return "per-channel" if self.group is None else f"per-group-{self.group}"
 
     def to_json(self) -> str:
@@ -104,7 +106,7 @@ def linear_weights(model: torch.nn.Module) -> list[tuple[int, str, str, torch.nn
     return sorted(out, key=lambda t: (t[0], LINEAR_KINDS.index(t[1])))
 
 
-def keep_mask(w: torch.Tensor, keep_percent: float) -> torch.Tensor:
+def keep_mask(w: Float[torch.Tensor, "out d_in"], keep_percent: float) -> Bool[torch.Tensor, "out d_in"]:
     """Boolean mask of the top ``keep_percent`` % entries of ``w`` by magnitude (ceil)."""
     mask = torch.zeros(w.numel(), dtype=torch.bool, device=w.device)
     k = math.ceil(w.numel() * keep_percent / 100.0) if keep_percent > 0 else 0
@@ -114,7 +116,7 @@ def keep_mask(w: torch.Tensor, keep_percent: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def quantize_weight(w: torch.Tensor, cfg: QuantConfig) -> torch.Tensor:
+def quantize_weight(w: Float[torch.Tensor, "out d_in"], cfg: QuantConfig) -> Float[torch.Tensor, "out d_in"]:
     """RTN-quantize-dequantize a ``[out, in]`` matrix (returns a new tensor, same dtype).
 
     Per group (or per row), ``min``/``max`` exclude the kept outliers; kept entries are

@@ -24,13 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from polylens.pipelines import (
-    _legacy,
     analyze,
     capture,
+    diff,
     figures,
     merge,
     models,
     probes,
+    quant,
     quickstart,
     regress,
     report,
@@ -55,16 +56,11 @@ COMMANDS: dict[str, Command] = {
     "probes validate": (probes.ValidateConfig, probes.run_validate, probes.summary),
     "probes build": (probes.BuildConfig, probes.run_build, probes.summary),
     "route": (route.RouteConfig, route.run, route.summary),
-    # --- TEMPORARY (lead: at the merge of p2's branch, replace these five entries by
-    # "diff": (diff.DiffConfig, diff.run, diff.summary) and
-    # "quant weights|evaluate|sinks|heads": (quant.WeightsConfig|EvaluateConfig|SinksConfig|
-    # HeadsConfig, quant.run, quant.summary), importing diff and quant from polylens.pipelines,
-    # and delete pipelines/_legacy.py)
-    "diff": (_legacy.DiffConfig, _legacy.run_diff, _legacy.summary_diff),
-    "quant weights": (_legacy.WeightsConfig, _legacy.run_quant, _legacy.summary_quant),
-    "quant evaluate": (_legacy.EvaluateConfig, _legacy.run_quant, _legacy.summary_quant),
-    "quant sinks": (_legacy.SinksConfig, _legacy.run_quant, _legacy.summary_quant),
-    "quant heads": (_legacy.HeadsConfig, _legacy.run_quant, _legacy.summary_quant),
+    "diff": (diff.DiffConfig, diff.run, diff.summary),
+    "quant weights": (quant.WeightsConfig, quant.run, quant.summary),
+    "quant evaluate": (quant.EvaluateConfig, quant.run, quant.summary),
+    "quant sinks": (quant.SinksConfig, quant.run, quant.summary),
+    "quant heads": (quant.HeadsConfig, quant.run, quant.summary),
 }
 
 #: help of the command groups (a group's sub-commands are the COMMANDS under it)

@@ -208,13 +208,16 @@ def check(ok: bool, name: str, message: str) -> None:
 
 
 def positive(config: Any, *names: str, allow_zero: bool = False) -> None:
-    """Check that each named numeric field (when set) is finite and > 0 (or >= 0)."""
+    """Check that each named numeric field (when set; each item of a tuple) is finite and > 0 (or >= 0)."""
     for name in names:
         value = getattr(config, name)
-        if value is None:
-            continue
-        check(
-            value >= 0 if allow_zero else value > 0,
-            name,
-            f"must be {'>= 0' if allow_zero else '> 0'}, got {value}",
-        )
+        for v in value if isinstance(value, tuple | list) else () if value is None else (value,):
+            ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+            check(ok, name, f"must be {'>= 0' if allow_zero else '> 0'}, got {v}")
+
+
+def fraction(config: Any, *names: str) -> None:
+    """Check that each named field lies in the open interval (0, 1)."""
+    for name in names:
+        v = getattr(config, name)
+        check(math.isfinite(v) and 0 < v < 1, name, f"must be in (0, 1), got {v}")

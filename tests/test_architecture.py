@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("probes", "hooks", "storage", "analysis", "figures", "pipelines")
 MAX_MODULE_LINES = 400

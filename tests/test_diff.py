@@ -5,13 +5,10 @@ import pytest
 import torch
 
 from polylens.analysis.diffing import (
-    DiffConfig,
     cka_by_layer,
     mean_ci,
     reduction_ci,
-    run_diff,
     shared_vocab_filter,
-    write_results,
 )
 from polylens.analysis.transport import (
     IdentityMap,
@@ -300,19 +297,23 @@ def test_fairness_filter_counts():
 def test_run_diff_end_to_end(base, twin, tmp_path):
     import xarray as xr
 
+    from polylens.pipelines.diff import DiffConfig, run
+
     cfg = DiffConfig(
-        "tiny-cohere2",
-        "tiny-cohere2",
+        a="tiny-cohere2",
+        b="tiny-cohere2",
+        out=tmp_path,
         probes="udhr",
-        langs=["en", "fr", "hi"],
+        langs=("en", "fr", "hi"),
         limit=6,
         k_positions=8,
         n_boot=50,
         alphas=(0.0, 0.5, 1.0),
         methods=("identity", "ridge", "ridge_residual"),
-        patch_layers=[2],
+        patch_layers=(2,),
     )
-    ds = run_diff(cfg, models=(base, twin), quiet=True)
+    result = run(cfg, models=(base, twin))
+    ds = result.dataset
     np.testing.assert_allclose(ds["cka"].values, 1.0, atol=1e-6)
     assert np.abs(ds["kl"].values).max() < 1e-6
     t = ds["transport"].sel(site="resid_post", layer=2)
@@ -323,7 +324,8 @@ def test_run_diff_end_to_end(base, twin, tmp_path):
     tr = set(ds.unit.values[ds.split.values == "train"])
     va = set(ds.unit.values[ds.split.values == "val"])
     assert tr and va and not tr & va
-    path = write_results(ds, tmp_path)
+    path = result.path
+    assert path == tmp_path / "diff.nc" and (tmp_path / "summary.json").exists()
     back = xr.open_dataset(path)
     assert back.attrs["a_weights_sha256"] == base.weights_sha256
     assert back.attrs["probe_set_sha256"] and back.attrs["fairness_n_kept"] == 18
@@ -338,38 +340,23 @@ def test_run_diff_end_to_end(base, twin, tmp_path):
     back.close()
 
 
-def test_cli_diff_skip_maps_writes_kl_and_cka(tmp_path, capsys):
+def test_diff_skip_maps_writes_kl_and_cka(tmp_path):
     import xarray as xr
 
-    from polylens import cli
+    from polylens.pipelines import diff
 
-    code = cli.main(
-        [
-            "diff",
-            "--a",
-            "tiny-cohere2",
-            "--b",
-            "tiny-cohere2-fire",
-            "--probes",
-            "udhr",
-            "--langs",
-            "en",
-            "fr",
-            "--limit",
-            "5",
-            "--kl-layers",
-            "0",
-            "2",
-            "4",
-            "--skip-maps",
-            "--n-boot",
-            "50",
-            "--out",
-            str(tmp_path),
-        ]
+    cfg = diff.DiffConfig(
+        a="tiny-cohere2",
+        b="tiny-cohere2-fire",
+        probes="udhr",
+        langs=("en", "fr"),
+        limit=5,
+        kl_layers=(0, 2, 4),
+        skip_maps=True,
+        n_boot=50,
+        out=tmp_path,
     )
-    assert code == 0
-    out = capsys.readouterr().out
+    out = diff.summary(diff.run(cfg))
     assert "tiny-cohere2 vs tiny-cohere2-fire" in out and "wrote" in out
     ds = xr.open_dataset(tmp_path / "diff.nc")
     kl = ds["kl"].sel(direction="a_to_b")
@@ -379,26 +366,24 @@ def test_cli_diff_skip_maps_writes_kl_and_cka(tmp_path, capsys):
     ds.close()
 
 
-def test_cli_diff_refuses_incompatible(tmp_path, capsys):
-    from polylens import cli
+def test_diff_refuses_incompatible(tmp_path):
+    from polylens.pipelines import diff
 
-    code = cli.main(
-        [
-            "diff",
-            "--a",
-            "tiny-cohere2",
-            "--b",
-            "tiny-gemma3",
-            "--probes",
-            "udhr",
-            "--langs",
-            "en",
-            "--limit",
-            "8",
-            "--out",
-            str(tmp_path),
-        ]
+    cfg = diff.DiffConfig(
+        a="tiny-cohere2", b="tiny-gemma3", probes="udhr", langs=("en",), limit=8, out=tmp_path
     )
-    assert code == 2
-    assert "different architectures" in capsys.readouterr().err
+    with pytest.raises(IncompatibleVariantsError, match="different architectures"):
+        diff.run(cfg)
     assert not (tmp_path / "diff.nc").exists()
+
+
+def test_diff_config_validates():
+    from polylens.errors import ConfigError
+    from polylens.pipelines.diff import DiffConfig
+
+    with pytest.raises(ConfigError, match="--val-frac"):
+        DiffConfig(a="x", b="y", out="o", val_frac=1.0)
+    with pytest.raises(ConfigError, match="--sites"):
+        DiffConfig(a="x", b="y", out="o", sites=("resid_pre",))
+    with pytest.raises(ConfigError, match="--n-boot"):
+        DiffConfig(a="x", b="y", out="o", n_boot=0)

@@ -1,7 +1,7 @@
 """Quantization (issue 7) and model-diffing (issue 8) figures and report sections.
 
 The result sets are made by the REAL pipelines on the tiny random model ``tiny-cohere2``
-(``hooks.quant_pipeline.run_*`` and ``analysis.diffing.run_diff`` + ``write_results``); the
+(``pipelines.quant.run`` and ``pipelines.diff.run``); the
 tests assert on the data actually drawn (line y-data, CI band polygons, scatter offsets, bar
 heights) against the stored files, read independently of ``figures.Results``.
 """
@@ -50,38 +50,38 @@ CONFIGS = ("int8-pc", "int3-pc", "int3-pc-keep1")  # int3-pc at k = 0 and 1%: on
 # ------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="session")
 def quant_dir(tmp_path_factory) -> Path:
-    from polylens.hooks import quant_pipeline as qp
+    from polylens.pipelines import quant
 
     out = tmp_path_factory.mktemp("quant")
-    quiet = dict(log=lambda *a, **k: None)
-    data = dict(out=out, langs=LANGS, units=3, **quiet)
-    qp.run_weights("tiny-cohere2", out=out, **quiet)
-    qp.run_evaluate("tiny-cohere2", configs=CONFIGS, n_boot=50, n_perm=50, **data)
-    qp.run_sinks("tiny-cohere2", n_boot=50, n_perm=50, **data)
-    qp.run_heads("tiny-cohere2", n_perm=50, **data)
+    data = dict(model="tiny-cohere2", out=out, langs=tuple(LANGS), units=3)
+    quant.run(quant.WeightsConfig(model="tiny-cohere2", out=out))
+    quant.run(quant.EvaluateConfig(configs=CONFIGS, n_boot=50, n_perm=50, **data))
+    quant.run(quant.SinksConfig(n_boot=50, n_perm=50, **data))
+    quant.run(quant.HeadsConfig(n_perm=50, **data))
     shutil.rmtree(out / "scores")  # cached raw scores are not results
     return out
 
 
 @pytest.fixture(scope="session")
 def diff_dir(tmp_path_factory) -> Path:
-    from polylens.analysis.diffing import DiffConfig, run_diff, write_results
+    from polylens.pipelines.diff import DiffConfig, run
 
+    out = tmp_path_factory.mktemp("diff")
     cfg = DiffConfig(
-        "tiny-cohere2",
-        "tiny-cohere2-fire",
+        a="tiny-cohere2",
+        b="tiny-cohere2-fire",
+        out=out,
         probes="udhr",
-        langs=["en", "fr", "hi"],
+        langs=("en", "fr", "hi"),
         limit=4,
         k_positions=4,
         n_boot=50,
         alphas=(0.0, 0.5, 1.0),
         sites=("resid_post",),
         methods=("ridge",),
-        patch_layers=[2],
+        patch_layers=(2,),
     )
-    out = tmp_path_factory.mktemp("diff")
-    write_results(run_diff(cfg, quiet=True), out)
+    run(cfg)
     return out
 
 
@@ -148,7 +148,7 @@ def test_each_directory_renders_exactly_its_figures(quant_dir, diff_dir, tmp_pat
 def test_partial_results_render_what_they_hold(quant_dir, dd, tmp_path):
     """Only weights.nc -> only the kurtosis figure; a --skip-maps diff (no sweep / controls),
     written by the diffing writer, -> CKA and KL only."""
-    from polylens.analysis.diffing import write_results
+    from polylens.pipelines.diff import write_results
 
     w = tmp_path / "w"
     w.mkdir()

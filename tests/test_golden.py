@@ -30,8 +30,21 @@ TABLES = ("stats.csv", "commitment_matrix.csv", "failure_cases.csv")
 def golden_run(tmp_path_factory) -> tuple[Path, str]:
     """Run the job once in a subprocess; return (out dir, stdout)."""
     out = tmp_path_factory.mktemp("golden")
-    cmd = [sys.executable, str(ROOT / "cli.py"), "run", "--model", "tiny-cohere2,tiny-cohere2-fire",
-           "--probes", "concepts", "--limit", "6", "--n-boot", "50", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "run",
+        "--model",
+        "tiny-cohere2,tiny-cohere2-fire",
+        "--probes",
+        "concepts",
+        "--limit",
+        "6",
+        "--n-boot",
+        "50",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc.stdout
@@ -53,8 +66,14 @@ def assert_same_dataset(new: xr.Dataset, old: xr.Dataset, atol: float = 1e-6) ->
         a, b = new[name], old[name]
         assert a.dims == b.dims, name
         if np.issubdtype(b.dtype, np.number) or b.dtype == bool:
-            np.testing.assert_allclose(a.values.astype(np.float64), b.values.astype(np.float64),
-                                       atol=atol, rtol=0, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(
+                a.values.astype(np.float64),
+                b.values.astype(np.float64),
+                atol=atol,
+                rtol=0,
+                equal_nan=True,
+                err_msg=name,
+            )
         else:
             assert (a.values == b.values).all(), name
 
@@ -82,4 +101,4 @@ def test_curves_json_and_headline_match_golden(golden_run):
     assert new == json.loads((GOLDEN / "alignment_curves.json").read_text())
     expected = (GOLDEN / "headline.txt").read_text().splitlines()[1:]  # line 0 names the old out dir
     start = next(i for i, line in enumerate(stdout.splitlines()) if line.startswith("variant  lang"))
-    assert stdout.splitlines()[start:start + len(expected)] == expected
+    assert stdout.splitlines()[start : start + len(expected)] == expected

@@ -11,12 +11,11 @@ from scipy import stats
 from polylens.analysis.quantization import (
     bits_per_byte,
     degradation,
-    excess_kurtosis,
     language_effect,
-    weight_stats,
 )
 from polylens.analysis.stats import bootstrap_mean, correlate
 from polylens.errors import UnknownModelError
+from polylens.hooks.quant_weights import excess_kurtosis, weight_stats
 from polylens.hooks.quantize import QuantConfig, keep_mask, linear_weights, parse_quant, quantize_weight
 from polylens.hooks.registry import resolve
 
@@ -302,35 +301,22 @@ def test_absolute_degradation_and_its_ratio():
     assert math.isclose(float(out["disparity_ratio_lo"]), 2.0)  # no unit variance at all
 
 
-def test_cli_quant_pipeline_on_tiny_model(tmp_path, capsys):
+def test_quant_pipeline_on_tiny_model(tmp_path):
     """weights / evaluate / sinks / heads write labelled netCDF with CIs and provenance."""
     import xarray as xr
 
-    from polylens import cli
+    from polylens.pipelines import quant
 
-    common = ["--model", "tiny-gemma3", "--out", str(tmp_path)]
-    data = ["--langs", "en", "fr", "sw", "am", "--units", "3", "--n-perm", "50"]
-    assert cli.main(["quant", "weights", *common]) == 0
-    assert (
-        cli.main(
-            [
-                "quant",
-                "evaluate",
-                *common,
-                *data,
-                "--n-boot",
-                "50",
-                "--configs",
-                "int8-pc",
-                "int3-pc",
-                "int3-pc-keep1",
-            ]
-        )
-        == 0
+    common = dict(model="tiny-gemma3", out=tmp_path)
+    data = dict(langs=("en", "fr", "sw", "am"), units=3, n_perm=50)
+    quant.run(quant.WeightsConfig(**common))
+    ev_result = quant.run(
+        quant.EvaluateConfig(**common, **data, n_boot=50, configs=("int8-pc", "int3-pc", "int3-pc-keep1"))
     )
-    assert cli.main(["quant", "sinks", *common, *data, "--n-boot", "50"]) == 0
-    assert cli.main(["quant", "heads", *common, *data]) == 0
-    assert "Intervention curve" in capsys.readouterr().out
+    quant.run(quant.SinksConfig(**common, **data, n_boot=50))
+    quant.run(quant.HeadsConfig(**common, **data))
+    assert "Intervention curve" in quant.summary(ev_result)
+    assert quant.summary(ev_result) == (tmp_path / "summary_evaluate.md").read_text()
     ev = xr.load_dataset(tmp_path / "evaluate.nc")
     assert list(ev.variant.values) == ["int8-pc", "int3-pc", "int3-pc-keep1"]
     assert list(ev.keep_percent.values) == [0, 0, 1] and list(ev.bits.values) == [8, 3, 3]
@@ -344,4 +330,18 @@ def test_cli_quant_pipeline_on_tiny_model(tmp_path, capsys):
         ds = xr.load_dataset(tmp_path / f"{name}.nc")
         assert ds.attrs["model_id"] == "tiny-gemma3"
         assert (tmp_path / f"summary_{name}.md").exists()
-    assert cli.main(["quant", "evaluate", *common, "--configs", "int4-zz"]) == 2
+    with pytest.raises(UnknownModelError, match="bad quantization spec"):
+        quant.run(quant.EvaluateConfig(**common, configs=("int4-zz",)))
+
+
+def test_quant_configs_validate():
+    from polylens.errors import ConfigError
+    from polylens.pipelines import quant
+
+    with pytest.raises(ConfigError, match="--n-boot"):
+        quant.EvaluateConfig(n_boot=0)
+    with pytest.raises(ConfigError, match="--alpha"):
+        quant.HeadsConfig(alpha=1.5)
+    with pytest.raises(ConfigError, match="--units"):
+        quant.SinksConfig(units=-1)
+    assert quant.HeadsConfig().n_perm == 2000 and quant.SinksConfig().n_perm == 5000
