@@ -1,8 +1,8 @@
 """Figure registry: ``@figure(name, needs=[...])`` registers a function ``Results -> Figure``.
 
 Any results directory renders exactly the figures whose needs its files satisfy, so the
-quantization and model-diffing branches add figures by decorating functions in their own
-module (and listing that module in :data:`PLUGIN_MODULES`) without touching this file::
+quantization, model-diffing and lens analyses add figures by decorating functions in their own
+module under ``figures/`` (discovered automatically) without touching this file::
 
     @figure("quant_disparity", needs=["quant.nc:disparity"], title="...", description="...")
     def quant_disparity(res: Results) -> Figure: ...
@@ -11,6 +11,7 @@ module (and listing that module in :data:`PLUGIN_MODULES`) without touching this
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,22 @@ class FigureSpec:
 
 #: name -> spec, in registration order
 REGISTRY: dict[str, FigureSpec] = {}
-#: modules imported before rendering so their ``@figure`` functions register (other branches append)
-PLUGIN_MODULES: list[str] = ["polylens.figures.alignment", "polylens.figures.quant", "polylens.figures.diff"]
+#: figure modules registered first, in report order; every other module or package under
+#: ``figures/`` that is not infrastructure is discovered and registered after them
+CORE_MODULES = ("alignment", "quant", "diff")
+INFRASTRUCTURE = frozenset({"registry", "results", "style", "common", "report"})
+
+
+def _discover() -> list[str]:
+    """Figure modules under ``figures/``: the core ones in report order, then the rest by name."""
+    found = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    plugins = [m for m in found if m not in INFRASTRUCTURE]
+    ordered = [m for m in CORE_MODULES if m in plugins] + [m for m in plugins if m not in CORE_MODULES]
+    return [f"polylens.figures.{m}" for m in ordered]
+
+
+#: modules imported before rendering so their ``@figure`` functions register
+PLUGIN_MODULES: list[str] = _discover()
 
 
 def figure(name: str, needs: Sequence[str], title: str | None = None, description: str = "") -> Callable:

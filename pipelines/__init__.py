@@ -20,48 +20,28 @@ the summary is printed).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from polylens.pipelines import (
-    analyze,
-    capture,
-    diff,
-    figures,
-    merge,
-    models,
-    probes,
-    quant,
-    quickstart,
-    regress,
-    report,
-    route,
-    run,
-)
-
 Command = tuple[type, Callable[[Any], Any], Callable[[Any], str]]
 
+#: modules of this package that are not jobs
+INFRASTRUCTURE = frozenset({"config"})
+
+
+def _collect() -> dict[str, Command]:
+    """Every job module's ``COMMANDS``, in module-name order (job modules are discovered)."""
+    commands: dict[str, Command] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name not in INFRASTRUCTURE and not info.name.startswith("_"):
+            commands.update(getattr(importlib.import_module(f"{__name__}.{info.name}"), "COMMANDS", {}))
+    return commands
+
+
 #: command path (words separated by spaces) -> (config class, run, summary)
-COMMANDS: dict[str, Command] = {
-    "models": (models.ModelsConfig, models.run, models.summary),
-    "quickstart": (quickstart.QuickstartConfig, quickstart.run, quickstart.summary),
-    "cache": (capture.CaptureConfig, capture.run, capture.summary),
-    "merge": (merge.MergeConfig, merge.run, merge.summary),
-    "analyze": (analyze.AnalyzeConfig, analyze.run, analyze.summary),
-    "regress": (regress.RegressConfig, regress.run, regress.summary),
-    "run": (run.RunConfig, run.run, run.summary),
-    "figures": (figures.FiguresConfig, figures.run, figures.summary),
-    "report": (report.ReportConfig, report.run, report.summary),
-    "probes list": (probes.ListConfig, probes.run_list, probes.summary),
-    "probes validate": (probes.ValidateConfig, probes.run_validate, probes.summary),
-    "probes build": (probes.BuildConfig, probes.run_build, probes.summary),
-    "route": (route.RouteConfig, route.run, route.summary),
-    "diff": (diff.DiffConfig, diff.run, diff.summary),
-    "quant weights": (quant.WeightsConfig, quant.run, quant.summary),
-    "quant evaluate": (quant.EvaluateConfig, quant.run, quant.summary),
-    "quant sinks": (quant.SinksConfig, quant.run, quant.summary),
-    "quant heads": (quant.HeadsConfig, quant.run, quant.summary),
-}
+COMMANDS: dict[str, Command] = _collect()
 
 #: help of the command groups (a group's sub-commands are the COMMANDS under it)
 GROUPS = {

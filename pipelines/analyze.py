@@ -78,3 +78,9 @@ def summary(result: AnalyzeResult) -> str:
     """The files written and the headline table."""
     files = ", ".join(sorted(p.name for p in result.out.iterdir()))
     return f"wrote {result.out}: {files}\n{headline(result.results)}"
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "analyze": (AnalyzeConfig, run, summary),
+}

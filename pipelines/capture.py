@@ -188,3 +188,9 @@ def _token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
 def summary(result: Path | None) -> str:
     """``wrote FILE`` for a finished store, nothing for a shard."""
     return f"wrote {result}" if result else ""
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "cache": (CaptureConfig, run, summary),
+}

@@ -370,3 +370,9 @@ def summary(result: DiffResult) -> str:
         lines.append(f"  mapped patching {key}: {cells}")
     lines.append(f"wrote {result.path}")
     return "\n".join(lines)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "diff": (DiffConfig, run, summary),
+}

@@ -30,3 +30,9 @@ def run(config: FiguresConfig) -> dict[str, list[Path]]:
 def summary(result: dict[str, list[Path]]) -> str:
     """One line per figure: ``name: file, file``."""
     return "\n".join(f"{name}: " + ", ".join(str(p) for p in paths) for name, paths in result.items())
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "figures": (FiguresConfig, run, summary),
+}

@@ -37,3 +37,9 @@ def run(config: MergeConfig) -> Path:
 def summary(result: Path) -> str:
     """``wrote FILE``."""
     return f"wrote {result}"
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "merge": (MergeConfig, run, summary),
+}

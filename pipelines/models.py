@@ -32,3 +32,9 @@ def run(config: ModelsConfig) -> list[str]:
 def summary(result: list[str]) -> str:
     """The table."""
     return "\n".join(result)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "models": (ModelsConfig, run, summary),
+}

@@ -84,3 +84,11 @@ def run_build(config: BuildConfig) -> list[str]:
 def summary(result: list[str]) -> str:
     """The lines."""
     return "\n".join(result)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "probes list": (ListConfig, run_list, summary),
+    "probes validate": (ValidateConfig, run_validate, summary),
+    "probes build": (BuildConfig, run_build, summary),
+}

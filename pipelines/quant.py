@@ -250,3 +250,12 @@ def run(config: WeightsConfig) -> QuantResult:
 def summary(result: QuantResult) -> str:
     """The step's markdown summary (also written to ``summary_<step>.md``)."""
     return result.markdown
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "quant weights": (WeightsConfig, run, summary),
+    "quant evaluate": (EvaluateConfig, run, summary),
+    "quant sinks": (SinksConfig, run, summary),
+    "quant heads": (HeadsConfig, run, summary),
+}

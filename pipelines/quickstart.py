@@ -48,3 +48,9 @@ def run(config: QuickstartConfig) -> list[str]:
 def summary(result: list[str]) -> str:
     """The lines."""
     return "\n".join(result)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "quickstart": (QuickstartConfig, run, summary),
+}

@@ -52,3 +52,9 @@ def summary(result: RegressResult) -> str:
     """The table and the verdict."""
     verdict = "REGRESSION: significant degradation" if result.failed else "ok: no significant degradation"
     return f"{result.table.to_string(index=False)}\n{verdict}"
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "regress": (RegressConfig, run, summary),
+}

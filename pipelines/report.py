@@ -29,3 +29,9 @@ def run(config: ReportConfig) -> Path:
 def summary(result: Path) -> str:
     """``wrote FILE``."""
     return f"wrote {result}"
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "report": (ReportConfig, run, summary),
+}

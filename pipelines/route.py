@@ -123,3 +123,9 @@ def run(config: RouteConfig) -> RouteResult:
 def summary(result: RouteResult) -> str:
     """The lines."""
     return "\n".join(result.lines)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "route": (RouteConfig, run, summary),
+}

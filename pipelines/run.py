@@ -77,3 +77,9 @@ def run(config: RunConfig) -> Path:
 def summary(result: Path) -> str:
     """Where the run went."""
     return f"done: {result} (reproduce with `python cli.py run --config {result / 'config.toml'}`)"
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "run": (RunConfig, run, summary),
+}
