@@ -98,7 +98,9 @@ def variant_degradation(
 
 def weight_predictors(
     base: xr.Dataset, records: Sequence[MatrixStats], configs: list[str]
-) -> tuple[dict[str, Float[np.ndarray, " lang"]], Float[np.ndarray, "variant lang"], Float[np.ndarray, " block"]]:
+) -> tuple[
+    dict[str, Float[np.ndarray, " lang"]], Float[np.ndarray, "variant lang"], Float[np.ndarray, " block"]
+]:
     """Outlier-column overlap, predicted error per config, and mean weight kurtosis per layer."""
     assert set(SITE_OF.values()) == set(base.site.values)
     langs = list(base.lang.values)
@@ -148,7 +150,9 @@ def predictors(base: xr.Dataset, records: Sequence[MatrixStats], configs: list[s
 
 
 def degradation_dataset(
-    base: xr.Dataset, per: dict[str, tuple[dict[str, Float[np.ndarray, "*shape"]], dict[str, Any]]], quant: Sequence[Any]
+    base: xr.Dataset,
+    per: dict[str, tuple[dict[str, Float[np.ndarray, "*shape"]], dict[str, Any]]],
+    quant: Sequence[Any],
 ) -> xr.Dataset:
     """Stack the per-variant degradation results; ``quant`` holds each variant's QuantConfig."""
     configs = list(per)
