@@ -23,9 +23,7 @@ from polylens.errors import IncompatibleVariantsError
 from polylens.pipelines.config import check, fraction, opt, positive
 
 if TYPE_CHECKING:
-    import numpy as np
     import xarray as xr
-    from jaxtyping import Shaped
 
     from polylens.analysis import diffing as ad
 
@@ -153,9 +151,9 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
     if config.skip_maps:
         attrs["maps_skipped"] = 1
     else:
-        split = ad.split_rows(
-            _groups(config, stimuli), batch.train_positions()[0], config.val_frac, config.seed
-        )
+        # the split group of each prompt: its unit, or the prompt itself
+        groups = np.array([s.unit if config.split_by == "unit" else f"{s.unit}|{s.lang}" for s in stimuli])
+        split = ad.split_rows(groups, batch.train_positions()[0], config.val_frac, config.seed)
         ds["split"] = (
             ("prompt",),
             np.where(np.isin(np.arange(len(texts)), split.val_prompts), "val", "train"),
@@ -187,13 +185,6 @@ def _prompts(config: DiffConfig, ma: Any, mb: Any) -> tuple[Any, list[Any], ad.F
             f"only {len(stimuli)} prompts left after the shared-vocabulary filter; lower --min-shared-ratio"
         )
     return ps, stimuli, fair
-
-
-def _groups(config: DiffConfig, stimuli: list[Any]) -> Shaped[np.ndarray, " prompt"]:
-    """The split group of each prompt: its unit, or the prompt itself."""
-    import numpy as np
-
-    return np.array([s.unit if config.split_by == "unit" else f"{s.unit}|{s.lang}" for s in stimuli])
 
 
 def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr.Dataset:
