@@ -19,16 +19,19 @@ No torch here: this module is reused by model diffing and by the router.
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import Bool, Float
 
 __all__ = ["gram_linear", "center_gram", "cka_from_grams", "linear_cka", "pairwise_linear_cka", "valid_rows"]
 
 
-def valid_rows(x: np.ndarray) -> np.ndarray:
+def valid_rows(x: Float[np.ndarray, "*batch n p"]) -> Bool[np.ndarray, "*batch n"]:
     """Bool[..., n]: rows of ``x: Float[..., n, p]`` without any NaN."""
     return ~np.isnan(x).any(axis=-1)
 
 
-def gram_linear(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def gram_linear(
+    x: Float[np.ndarray, "*batch n p"], mask: Bool[np.ndarray, "*batch n"] | None = None
+) -> Float[np.ndarray, "*batch n n"]:
     """Float[..., n, n] linear Gram of ``x: Float[..., n, p]``; rows outside ``mask`` are zero.
 
     Features are pre-centred over the valid rows (CKA is invariant to it; it keeps float32
@@ -44,7 +47,11 @@ def gram_linear(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return x0 @ np.swapaxes(x0, -1, -2)
 
 
-def center_gram(gram: np.ndarray, mask: np.ndarray | None = None, unbiased: bool = False) -> np.ndarray:
+def center_gram(
+    gram: Float[np.ndarray, "*batch n n"],
+    mask: Bool[np.ndarray, "*batch n"] | None = None,
+    unbiased: bool = False,
+) -> Float[np.ndarray, "*batch n n"]:
     """Centre ``gram: Float[..., n, n]`` over the units in ``mask: Bool[..., n]`` (all if None).
 
     ``unbiased=True`` gives the U-statistic centering of Song et al. (2012) used for debiased
@@ -75,8 +82,11 @@ def center_gram(gram: np.ndarray, mask: np.ndarray | None = None, unbiased: bool
 
 
 def cka_from_grams(
-    gram_x: np.ndarray, gram_y: np.ndarray, mask: np.ndarray | None = None, debiased: bool = False
-) -> np.ndarray:
+    gram_x: Float[np.ndarray, "*batch n n"],
+    gram_y: Float[np.ndarray, "*batch n n"],
+    mask: Bool[np.ndarray, "*batch n"] | None = None,
+    debiased: bool = False,
+) -> Float[np.ndarray, "*batch"]:
     """Float[...] CKA between ``gram_x, gram_y: Float[..., n, n]`` over units ``mask: Bool[..., n]``.
 
     Leading axes broadcast. Returns NaN where fewer than 4 (debiased) / 2 units are valid.
@@ -95,7 +105,9 @@ def cka_from_grams(
     return np.where(n >= (4 if debiased else 2), out, np.nan)
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, debiased: bool = False) -> np.ndarray:
+def linear_cka(
+    x: Float[np.ndarray, "*batch n p"], y: Float[np.ndarray, "*batch n q"], debiased: bool = False
+) -> Float[np.ndarray, "*batch"]:
     """Linear CKA between ``x: Float[..., n, p]`` and ``y: Float[..., n, q]`` (p may differ from q).
 
     Rows with NaN in either input are dropped (per leading index). Returns Float[...].
@@ -106,7 +118,9 @@ def linear_cka(x: np.ndarray, y: np.ndarray, debiased: bool = False) -> np.ndarr
     return cka_from_grams(gram_linear(x, mask), gram_linear(y, mask), mask, debiased=debiased)
 
 
-def pairwise_linear_cka(x: np.ndarray, debiased: bool = False) -> np.ndarray:
+def pairwise_linear_cka(
+    x: Float[np.ndarray, "*batch g n p"], debiased: bool = False
+) -> Float[np.ndarray, "*batch g g"]:
     """Float[..., g, g]: CKA between every pair of groups of ``x: Float[..., g, n, p]``.
 
     E.g. ``x`` = one layer's (lang, concept, d) matrix gives the lang x lang CKA matrix; units

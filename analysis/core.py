@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from jaxtyping import Bool, Float, Int
 
 from .cka import cka_from_grams
 from .stats import nanquantile_sorted
@@ -32,6 +33,16 @@ CELL_VARS = ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased")
 
 _CORE = ("variant", "lang", "layer", "d")
 
+#: one per-unit output of the kernel
+UnitArray = Float[np.ndarray, "*batch lang unit"]
+#: one per-cell output of the kernel
+CellArray = Float[np.ndarray, "*batch lang"]
+#: the kernel's outputs: UNIT_VARS then CELL_VARS
+KernelOutputs = tuple[
+    UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray,
+    CellArray, CellArray, CellArray, CellArray, CellArray,
+]  # fmt: skip
+
 
 def unit_dim_of(ds: xr.Dataset | xr.DataArray) -> str:
     """The unit dimension (``concept`` or ``item``) of an activation dataset."""
@@ -40,10 +51,10 @@ def unit_dim_of(ds: xr.Dataset | xr.DataArray) -> str:
         from polylens.errors import StorageError  # noqa: PLC0415
 
         raise StorageError(f"expected dims (variant, lang, concept|item, layer, d); got extra dims {dims}")
-    return dims[0]
+    return str(dims[0])
 
 
-def derangements(n_units: int, n_perm: int, seed: int) -> np.ndarray:
+def derangements(n_units: int, n_perm: int, seed: int) -> Int[np.ndarray, "perm unit"]:
     """Int[n_perm, n_units]: random derangements (no unit keeps its partner), seeded.
 
     pi(sigma[t]) = sigma[(t + s) mod n] with random sigma and shift s in [1, n).
@@ -60,7 +71,12 @@ def derangements(n_units: int, n_perm: int, seed: int) -> np.ndarray:
     return perm
 
 
-def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.95) -> tuple[np.ndarray, ...]:
+def block_metrics(
+    x: Float[np.ndarray, "*batch lang unit d"],
+    ref_idx: int,
+    perms: Int[np.ndarray, "perm unit"],
+    q: float = 0.95,
+) -> KernelOutputs:
     """Kernel on one block ``x: Float[..., lang, unit, d]`` (leading axes e.g. (variant, layer)).
 
     Returns, in order, UNIT_VARS as Float32[..., lang, unit] then CELL_VARS as Float32[..., lang]:
@@ -76,82 +92,19 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
       random derangements ``perms: Int[P, unit]`` (the null of the mean-cosine curve)
     - ``cka``/``cka_debiased``: linear CKA between ref and lang concept matrices (joint units)
     """
-    x = np.asarray(x, dtype=np.float32)
-    n_units = x.shape[-2]
-    valid = ~np.isnan(x).any(-1)  # (..., G, U)
-    x = np.where(valid[..., None], x, np.float32(0))
-    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
-    valid &= norm > 0
-    xn = x / np.where(norm > 0, norm, 1)[..., None]
-
+    x, valid, xn = _unit_vectors(x)
     # cosine matrices S: (..., G, U_ref, U)
-    r = xn[..., ref_idx : ref_idx + 1, :, :]
-    S = r @ np.swapaxes(xn, -1, -2)
+    S = xn[..., ref_idx : ref_idx + 1, :, :] @ np.swapaxes(xn, -1, -2)
     del xn
-    rvalid = valid[..., ref_idx : ref_idx + 1, :]
-    joint = valid & rvalid  # (..., G, U)
-    eye = np.eye(n_units, dtype=bool)
+    joint = valid & valid[..., ref_idx : ref_idx + 1, :]  # (..., G, U)
+    eye = np.eye(x.shape[-2], dtype=bool)
     pair = joint[..., :, None] & joint[..., None, :] & ~eye  # mismatched pairs within joint units
-
-    diag = np.diagonal(S, axis1=-2, axis2=-1)
-    cos = np.where(joint, diag, np.nan)
-
-    S0 = np.where(pair, S, 0.0).astype(np.float64)
-    nj = joint.sum(-1)  # (..., G)
-    cnt_u = np.where(joint, 2.0 * (nj[..., None] - 1), 0.0)
-    s1 = S0.sum(-1) + S0.sum(-2)
-    s2 = (S0 * S0).sum(-1) + (S0 * S0).sum(-2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        null_mean_u = np.where(cnt_u > 0, s1 / cnt_u, np.nan)
-        null_var_u = (s2 - cnt_u * null_mean_u**2) / (cnt_u - 1)
-    null_std_u = np.sqrt(np.maximum(np.where(cnt_u > 1, null_var_u, np.nan), 0))
-    Snan = np.where(pair, S, np.nan)
-    rowcol = np.concatenate([Snan, np.swapaxes(Snan, -1, -2)], axis=-1)  # (..., G, U, 2U)
-    null_q95_u = np.where(joint, nanquantile_sorted(rowcol, q, axis=-1), np.nan)
-    del rowcol
-
-    Sm = np.where(pair, S, -np.inf)
-    retr_fwd_u = np.where(joint, (diag > Sm.max(-1)).astype(np.float32), np.nan)
-    retr_bwd_u = np.where(joint, (diag > Sm.max(-2)).astype(np.float32), np.nan)
-    del Sm
-
-    cnt = (nj * (nj - 1)).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        null_mean = np.where(cnt > 0, S0.sum((-1, -2)) / cnt, np.nan)
-        null_std = np.sqrt(np.maximum((S0**2).sum((-1, -2)) - cnt * null_mean**2, 0) / (cnt - 1))
-    null_std = np.where(cnt > 1, null_std, np.nan)
-
-    # null of the mean over units: mean_i S[i, pi(i)] for derangements pi (missing pairs skipped)
-    rows = np.arange(n_units)[None, :]
-    g = S[..., rows, perms]  # (..., G, P, U)
-    gv = joint[..., None, :] & np.take_along_axis(
-        np.broadcast_to(joint[..., None, :], joint.shape[:-1] + perms.shape),
-        np.broadcast_to(perms, joint.shape[:-1] + perms.shape),
-        -1,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        perm_means = np.where(gv, g, 0).sum(-1) / gv.sum(-1)
-    null_q95_mean = nanquantile_sorted(perm_means, q, axis=-1)
-    del g, gv, S, S0, Snan
-
-    # language-centred cosine (centre on each language's own units)
-    nv = np.maximum(valid.sum(-1), 1)[..., None, None]
-    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
-    xc = np.where(valid[..., None], x - mu, 0)
-    del x
-    ncn = np.sqrt(np.einsum("...d,...d->...", xc, xc))
-    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx : ref_idx + 1, :, :], xc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos_centred = cos_centred / (ncn[..., ref_idx : ref_idx + 1, :] * ncn)
-    cos_centred = np.where(joint, cos_centred, np.nan)
-
-    # CKA ref vs lang over joint units (grams of already-centred features)
-    grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
-    del xc
-    kr = grams[..., ref_idx : ref_idx + 1, :, :]
-    cka = cka_from_grams(kr, grams, joint, debiased=False)
-    cka_db = cka_from_grams(kr, grams, joint, debiased=True)
-
+    cos = np.where(joint, np.diagonal(S, axis1=-2, axis2=-1), np.nan)
+    null_mean_u, null_std_u, null_mean, null_std = _mismatch_moments(S, joint, pair)
+    null_q95_u, retr_fwd_u, retr_bwd_u = _mismatch_quantile_and_retrieval(S, joint, pair, q)
+    null_q95_mean = _derangement_null(S, joint, perms, q)
+    del S, pair
+    cos_centred, cka, cka_db = _centred_metrics(x, valid, joint, ref_idx)
     f32 = np.float32
     return (
         cos.astype(f32),
@@ -167,6 +120,108 @@ def block_metrics(x: np.ndarray, ref_idx: int, perms: np.ndarray, q: float = 0.9
         cka.astype(f32),
         cka_db.astype(f32),
     )
+
+
+def _unit_vectors(
+    x: Float[np.ndarray, "*batch lang unit d"],
+) -> tuple[
+    Float[np.ndarray, "*batch lang unit d"],
+    Bool[np.ndarray, "*batch lang unit"],
+    Float[np.ndarray, "*batch lang unit d"],
+]:
+    """float32 ``x`` with missing units zeroed, the valid-unit mask (present, non-zero) and unit vectors."""
+    x = np.asarray(x, dtype=np.float32)
+    valid = ~np.isnan(x).any(-1)  # (..., G, U)
+    x = np.where(valid[..., None], x, np.float32(0))
+    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
+    valid &= norm > 0
+    xn = x / np.where(norm > 0, norm, 1)[..., None]
+    return x, valid, xn
+
+
+def _mismatch_moments(
+    S: Float[np.ndarray, "*batch lang unit_ref unit"],
+    joint: Bool[np.ndarray, "*batch lang unit"],
+    pair: Bool[np.ndarray, "*batch lang unit_ref unit"],
+) -> tuple[UnitArray, UnitArray, CellArray, CellArray]:
+    """Mean and std of the mismatched similarities per unit (its row and column) and per cell."""
+    S0 = np.where(pair, S, 0.0).astype(np.float64)
+    nj = joint.sum(-1)  # (..., G)
+    cnt_u = np.where(joint, 2.0 * (nj[..., None] - 1), 0.0)
+    s1 = S0.sum(-1) + S0.sum(-2)
+    s2 = (S0 * S0).sum(-1) + (S0 * S0).sum(-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        null_mean_u = np.where(cnt_u > 0, s1 / cnt_u, np.nan)
+        null_var_u = (s2 - cnt_u * null_mean_u**2) / (cnt_u - 1)
+    null_std_u = np.sqrt(np.maximum(np.where(cnt_u > 1, null_var_u, np.nan), 0))
+    cnt = (nj * (nj - 1)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        null_mean = np.where(cnt > 0, S0.sum((-1, -2)) / cnt, np.nan)
+        null_std = np.sqrt(np.maximum((S0**2).sum((-1, -2)) - cnt * null_mean**2, 0) / (cnt - 1))
+    null_std = np.where(cnt > 1, null_std, np.nan)
+    return null_mean_u, null_std_u, null_mean, null_std
+
+
+def _mismatch_quantile_and_retrieval(
+    S: Float[np.ndarray, "*batch lang unit_ref unit"],
+    joint: Bool[np.ndarray, "*batch lang unit"],
+    pair: Bool[np.ndarray, "*batch lang unit_ref unit"],
+    q: float,
+) -> tuple[UnitArray, UnitArray, UnitArray]:
+    """Per unit: q-quantile of its mismatched similarities, forward and backward retrieval hits."""
+    diag = np.diagonal(S, axis1=-2, axis2=-1)
+    Snan = np.where(pair, S, np.nan)
+    rowcol = np.concatenate([Snan, np.swapaxes(Snan, -1, -2)], axis=-1)  # (..., G, U, 2U)
+    del Snan
+    null_q95_u = np.where(joint, nanquantile_sorted(rowcol, q, axis=-1), np.nan)
+    del rowcol
+    Sm = np.where(pair, S, -np.inf)
+    retr_fwd_u = np.where(joint, (diag > Sm.max(-1)).astype(np.float32), np.nan)
+    retr_bwd_u = np.where(joint, (diag > Sm.max(-2)).astype(np.float32), np.nan)
+    return null_q95_u, retr_fwd_u, retr_bwd_u
+
+
+def _derangement_null(
+    S: Float[np.ndarray, "*batch lang unit_ref unit"],
+    joint: Bool[np.ndarray, "*batch lang unit"],
+    perms: Int[np.ndarray, "perm unit"],
+    q: float,
+) -> CellArray:
+    """q-quantile of mean_i S[i, pi(i)] over derangements pi (missing pairs skipped)."""
+    rows = np.arange(S.shape[-1])[None, :]
+    g = S[..., rows, perms]  # (..., G, P, U)
+    gv = joint[..., None, :] & np.take_along_axis(
+        np.broadcast_to(joint[..., None, :], joint.shape[:-1] + perms.shape),
+        np.broadcast_to(perms, joint.shape[:-1] + perms.shape),
+        -1,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        perm_means = np.where(gv, g, 0).sum(-1) / gv.sum(-1)
+    return nanquantile_sorted(perm_means, q, axis=-1)
+
+
+def _centred_metrics(
+    x: Float[np.ndarray, "*batch lang unit d"],
+    valid: Bool[np.ndarray, "*batch lang unit"],
+    joint: Bool[np.ndarray, "*batch lang unit"],
+    ref_idx: int,
+) -> tuple[UnitArray, CellArray, CellArray]:
+    """Language-centred cosine to the reference (each language centred on its own units) and CKA."""
+    nv = np.maximum(valid.sum(-1), 1)[..., None, None]
+    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
+    xc = np.where(valid[..., None], x - mu, 0)
+    ncn = np.sqrt(np.einsum("...d,...d->...", xc, xc))
+    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx : ref_idx + 1, :, :], xc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_centred = cos_centred / (ncn[..., ref_idx : ref_idx + 1, :] * ncn)
+    cos_centred = np.where(joint, cos_centred, np.nan)
+    # CKA ref vs lang over joint units (grams of already-centred features)
+    grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
+    del xc
+    kr = grams[..., ref_idx : ref_idx + 1, :, :]
+    cka = cka_from_grams(kr, grams, joint, debiased=False)
+    cka_db = cka_from_grams(kr, grams, joint, debiased=True)
+    return cos_centred, cka, cka_db
 
 
 def unit_metrics(

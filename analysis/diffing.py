@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from jaxtyping import Float, Int
+from jaxtyping import Float, Int, Shaped
 
 from polylens.analysis.cka import cka_from_grams, gram_linear
 from polylens.analysis.stats import bootstrap_indices, percentile_ci, resample_weights
@@ -52,7 +52,6 @@ __all__ = [
     "summarize",
 ]
 
-DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 CONDITIONS = ("raw", "mapped", "mismatched_layer", "shuffled_pairs", "ablate")
 
 
@@ -155,6 +154,7 @@ def shared_vocab_filter(
     identical = va == vb
 
     def ratios(tok: Any) -> Float[np.ndarray, " prompt"]:
+        """Per prompt: the fraction of ``tok``'s pieces that are in the shared vocabulary."""
         out = []
         for text in texts:
             pieces = tok.convert_ids_to_tokens(tok(text, add_special_tokens=False).input_ids)
@@ -243,7 +243,10 @@ class Split:
 
 
 def split_rows(
-    groups_of_prompt: np.ndarray, rows: Int[np.ndarray, " rows"], val_frac: float, seed: int
+    groups_of_prompt: Shaped[np.ndarray, " prompt"],
+    rows: Int[np.ndarray, " rows"],
+    val_frac: float,
+    seed: int,
 ) -> Split:
     """Split prompts by group (e.g. unit) and assign each map-training row its prompt's side."""
     _, gcode = np.unique(groups_of_prompt, return_inverse=True)
@@ -275,7 +278,12 @@ def mismatched_layer(l: int, site: str, L: int) -> int:
 
 def control_stats(
     cond: dict[str, Float[np.ndarray, " prompt"]], n_boot: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[
+    Float[np.ndarray, " condition"],
+    Float[np.ndarray, "condition 2"],
+    Float[np.ndarray, " condition"],
+    Float[np.ndarray, "condition 2"],
+]:
     """Per condition: mean KL ``(condition,)`` with CI ``(condition, 2)``, and its reduction vs raw."""
     ctrl, red = np.full(len(CONDITIONS), np.nan), np.full(len(CONDITIONS), np.nan)
     ctrl_ci, red_ci = np.full((len(CONDITIONS), 2), np.nan), np.full((len(CONDITIONS), 2), np.nan)

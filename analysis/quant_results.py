@@ -82,7 +82,9 @@ def resource_coords(langs: list[str]) -> dict[str, tuple[str, list[str]]]:
 
 
 # ----------------------------------------------------------------------------- evaluate
-def variant_degradation(base: xr.Dataset, q: xr.Dataset, n_boot: int) -> dict[str, np.ndarray]:
+def variant_degradation(
+    base: xr.Dataset, q: xr.Dataset, n_boot: int
+) -> dict[str, Float[np.ndarray, "*shape"]]:
     """Degradation of variant scores ``q`` vs ``base`` (low vs high resource) and drift cosine."""
     res = np.array([resource_coords(list(base.lang.values))["resource"][1]]).ravel()
     low, high = res == "low", res == "high"
@@ -96,7 +98,9 @@ def variant_degradation(base: xr.Dataset, q: xr.Dataset, n_boot: int) -> dict[st
 
 def weight_predictors(
     base: xr.Dataset, records: Sequence[MatrixStats], configs: list[str]
-) -> tuple[dict[str, np.ndarray], Float[np.ndarray, "variant lang"], Float[np.ndarray, " block"]]:
+) -> tuple[
+    dict[str, Float[np.ndarray, " lang"]], Float[np.ndarray, "variant lang"], Float[np.ndarray, " block"]
+]:
     """Outlier-column overlap, predicted error per config, and mean weight kurtosis per layer."""
     assert set(SITE_OF.values()) == set(base.site.values)
     langs = list(base.lang.values)
@@ -146,7 +150,9 @@ def predictors(base: xr.Dataset, records: Sequence[MatrixStats], configs: list[s
 
 
 def degradation_dataset(
-    base: xr.Dataset, per: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]], quant: Sequence[Any]
+    base: xr.Dataset,
+    per: dict[str, tuple[dict[str, Float[np.ndarray, "*shape"]], dict[str, Any]]],
+    quant: Sequence[Any],
 ) -> xr.Dataset:
     """Stack the per-variant degradation results; ``quant`` holds each variant's QuantConfig."""
     configs = list(per)
@@ -236,7 +242,7 @@ def add_fits(ds: xr.Dataset, n_boot: int, n_grid: int = 50) -> xr.Dataset:
 
 def evaluate_dataset(
     base: xr.Dataset,
-    per: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]],
+    per: dict[str, tuple[dict[str, Float[np.ndarray, "*shape"]], dict[str, Any]]],
     quant: Sequence[Any],
     records: Sequence[MatrixStats],
     n_boot: int,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from jaxtyping import Float
 
 from polylens.errors import IncompatibleVariantsError, StorageError
 from polylens.hooks.method import REGRESS_KEYS, check_compatible
@@ -52,6 +53,20 @@ def regress(
     n_layers = float(old.attrs.get("analysis_n_layers", old.sizes["layer"]))
     if old.sizes["layer"] != new.sizes["layer"]:
         raise IncompatibleVariantsError(f"layer counts differ: {old.sizes['layer']} vs {new.sizes['layer']}")
+    shared_v, langs = _shared_labels(old, new, ref, langs, variants)
+    o, n = old.sel(variant=shared_v, lang=langs), new.sel(variant=shared_v, lang=langs)
+    frames = [
+        _metric_frame(o, n, metric, sign, n_layers, tol_layers if metric == "commit_layer" else tol)
+        for metric, sign in METRICS.items()
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    return table, bool(table["degraded"].any())
+
+
+def _shared_labels(
+    old: xr.Dataset, new: xr.Dataset, ref: str, langs: Sequence[str] | None, variants: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The variants and languages to compare; refuses names missing from either result set."""
     shared_l = [g for g in map(str, old["lang"].values) if g in set(map(str, new["lang"].values))]
     if langs is None:
         langs = [g for g in shared_l if g != ref]
@@ -66,41 +81,46 @@ def regress(
         shared_v = list(variants)
     if not shared_v:
         raise IncompatibleVariantsError("the result sets share no variant")
-    o, n = old.sel(variant=shared_v, lang=list(langs)), new.sel(variant=shared_v, lang=list(langs))
-    frames = []
-    for metric, sign in METRICS.items():
+    return shared_v, list(langs)
 
-        def arrs(r):
-            v = r[metric].transpose("variant", "lang").values.astype(float)
-            ci = r[metric + "_ci"].transpose("variant", "lang", "ci").values.astype(float)
-            if metric == "commit_layer":
-                v = np.where(np.isnan(v), n_layers, v)
-                ci = np.where(np.isfinite(ci), ci, n_layers)
-            return v, ci
 
-        (vo, co), (vn, cn) = arrs(o), arrs(n)
-        hw = np.sqrt(((co[..., 1] - co[..., 0]) / 2) ** 2 + ((cn[..., 1] - cn[..., 0]) / 2) ** 2)
-        thr = np.maximum(tol_layers if metric == "commit_layer" else tol, hw)
-        delta = vn - vo
-        degraded = (sign * delta) < -thr
-        vv, gg = np.meshgrid(shared_v, list(langs), indexing="ij")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "variant": vv.ravel(),
-                    "lang": gg.ravel(),
-                    "metric": metric,
-                    "old": vo.ravel(),
-                    "new": vn.ravel(),
-                    "delta": delta.ravel(),
-                    "old_ci_lo": co[..., 0].ravel(),
-                    "old_ci_hi": co[..., 1].ravel(),
-                    "new_ci_lo": cn[..., 0].ravel(),
-                    "new_ci_hi": cn[..., 1].ravel(),
-                    "threshold": thr.ravel(),
-                    "degraded": degraded.ravel(),
-                }
-            )
-        )
-    table = pd.concat(frames, ignore_index=True)
-    return table, bool(table["degraded"].any())
+def _metric_arrays(
+    r: xr.Dataset, metric: str, n_layers: float
+) -> tuple[Float[np.ndarray, "variant lang"], Float[np.ndarray, "variant lang ci"]]:
+    """A metric and its CI as (variant, lang) arrays; for commitment, never = ``n_layers``."""
+    v = r[metric].transpose("variant", "lang").values.astype(float)
+    ci = r[metric + "_ci"].transpose("variant", "lang", "ci").values.astype(float)
+    if metric == "commit_layer":
+        v = np.where(np.isnan(v), n_layers, v)
+        ci = np.where(np.isfinite(ci), ci, n_layers)
+    return v, ci
+
+
+def _metric_frame(
+    o: xr.Dataset, n: xr.Dataset, metric: str, sign: int, n_layers: float, tol: float
+) -> pd.DataFrame:
+    """One row per (variant, lang) of ``metric``: old, new, delta, CIs, threshold, degraded."""
+    (vo, co), (vn, cn) = _metric_arrays(o, metric, n_layers), _metric_arrays(n, metric, n_layers)
+    hw = np.sqrt(((co[..., 1] - co[..., 0]) / 2) ** 2 + ((cn[..., 1] - cn[..., 0]) / 2) ** 2)
+    thr = np.maximum(tol, hw)
+    delta = vn - vo
+    degraded = (sign * delta) < -thr
+    vv, gg = np.meshgrid(
+        [str(v) for v in o["variant"].values], [str(g) for g in o["lang"].values], indexing="ij"
+    )
+    return pd.DataFrame(
+        {
+            "variant": vv.ravel(),
+            "lang": gg.ravel(),
+            "metric": metric,
+            "old": vo.ravel(),
+            "new": vn.ravel(),
+            "delta": delta.ravel(),
+            "old_ci_lo": co[..., 0].ravel(),
+            "old_ci_hi": co[..., 1].ravel(),
+            "new_ci_lo": cn[..., 0].ravel(),
+            "new_ci_hi": cn[..., 1].ravel(),
+            "threshold": thr.ravel(),
+            "degraded": degraded.ravel(),
+        }
+    )

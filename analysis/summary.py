@@ -64,6 +64,7 @@ def format_headline(table: pd.DataFrame) -> str:
     """Plain-text rendering used by the CLI (``never`` for NaN commitment)."""
 
     def layer(x: float) -> str:
+        """A layer number, or ``never`` for NaN."""
         return "never" if np.isnan(x) else f"{x:.0f}"
 
     lines = [

@@ -22,6 +22,7 @@ training mean, so a shared constant offset cannot inflate it), CKA(mapped, B) vi
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import Float, Int, Shaped
 
 from polylens.analysis.cka import linear_cka
 
@@ -40,11 +41,16 @@ __all__ = [
 
 DEFAULT_ALPHAS = np.logspace(-4, 4, 17)
 
+#: the prompt each row came from (any label dtype)
+Groups = Shaped[np.ndarray, " n"]
+#: row indices into the ``n`` rows
+Rows = Int[np.ndarray, " rows"]
+
 
 # ---------------------------------------------------------------- splits (leakage-free)
 
 
-def group_split(groups: np.ndarray, val_frac: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def group_split(groups: Groups, val_frac: float = 0.25, seed: int = 0) -> tuple[Rows, Rows]:
     """(train Int[n_tr], val Int[n_va]) row indices; each group lies entirely on one side."""
     groups = np.asarray(groups)
     uniq = np.unique(groups)
@@ -57,7 +63,7 @@ def group_split(groups: np.ndarray, val_frac: float = 0.25, seed: int = 0) -> tu
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def group_kfold(groups: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def group_kfold(groups: Groups, n_folds: int = 5, seed: int = 0) -> list[tuple[Rows, Rows]]:
     """Grouped k-fold: list of (train, val) row indices; groups never straddle a fold."""
     groups = np.asarray(groups)
     uniq = np.random.default_rng(seed).permutation(np.unique(groups))
@@ -69,7 +75,7 @@ def group_kfold(groups: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[tup
     return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_folds)]
 
 
-def shuffle_pairs(groups: np.ndarray, seed: int = 0) -> np.ndarray:
+def shuffle_pairs(groups: Groups, seed: int = 0) -> Int[np.ndarray, " n"]:
     """Row permutation that pairs each A row with a B row of a *different* group (control).
 
     Returns ``perm`` so that ``Y[perm]`` is the shuffled target: rows are permuted at random
@@ -93,7 +99,7 @@ def shuffle_pairs(groups: np.ndarray, seed: int = 0) -> np.ndarray:
 # ---------------------------------------------------------------- metrics
 
 
-def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
+def r2_score(y: Float[np.ndarray, "n d"], y_hat: Float[np.ndarray, "n d"]) -> float:
     """Variance-weighted R^2 = 1 - SS_res / SS_tot (SS_tot about ``y``'s own mean). Can be < 0."""
     y = np.asarray(y, dtype=np.float64)
     ss_res = ((y - y_hat) ** 2).sum()
@@ -101,7 +107,11 @@ def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
 
 
-def mean_cosine(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None = None) -> float:
+def mean_cosine(
+    y: Float[np.ndarray, "n d"],
+    y_hat: Float[np.ndarray, "n d"],
+    center: Float[np.ndarray, " d"] | None = None,
+) -> float:
     """Mean row cosine between ``y_hat`` and ``y`` after subtracting ``center`` (B's train mean)."""
     y = np.asarray(y, dtype=np.float64)
     y_hat = np.asarray(y_hat, dtype=np.float64)
@@ -113,7 +123,11 @@ def mean_cosine(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None = No
         return float(np.nanmean(np.where(den > 0, num / den, np.nan)))
 
 
-def transport_scores(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None = None) -> dict[str, float]:
+def transport_scores(
+    y: Float[np.ndarray, "n d"],
+    y_hat: Float[np.ndarray, "n d"],
+    center: Float[np.ndarray, " d"] | None = None,
+) -> dict[str, float]:
     """``r2``, ``cka`` (linear, mapped vs B), ``cka_debiased`` and ``cosine`` on held-out rows."""
     return {
         "r2": r2_score(y, y_hat),
@@ -126,14 +140,15 @@ def transport_scores(y: np.ndarray, y_hat: np.ndarray, center: np.ndarray | None
 # ---------------------------------------------------------------- estimators
 
 
-def _as2d(x) -> np.ndarray:
+def _as2d(x: Float[np.ndarray, "n d"]) -> Float[np.ndarray, "n d"]:
+    """``x`` as a float64 (rows, features) array; ValueError for any other rank."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array (rows, features), got shape {x.shape}")
     return x
 
 
-def _pca(xc: np.ndarray, rank: int | None) -> np.ndarray | None:
+def _pca(xc: Float[np.ndarray, "n d"], rank: int | None) -> Float[np.ndarray, "d r"] | None:
     """Float[d, r] top-``rank`` principal directions of centred ``xc`` (None = keep all)."""
     if rank is None or rank >= min(xc.shape):
         return None
@@ -144,21 +159,23 @@ def _pca(xc: np.ndarray, rank: int | None) -> np.ndarray | None:
 class _LinearMap:
     """Shared state: ``Y_hat = (X - mean_x_) @ coef_ + intercept_``."""
 
-    mean_x_: np.ndarray
-    coef_: np.ndarray
-    intercept_: np.ndarray
+    mean_x_: Float[np.ndarray, " d_a"]
+    coef_: Float[np.ndarray, "d_a d_b"]
+    intercept_: Float[np.ndarray, " d_b"]
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Float[np.ndarray, "n d_a"]) -> Float[np.ndarray, "n d_b"]:
+        """Map rows of variant A into variant B's space."""
         X = _as2d(X)
         if X.shape[1] != self.coef_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the map was fit on {self.coef_.shape[0]}")
         return (X - self.mean_x_) @ self.coef_ + self.intercept_
 
-    def score(self, X, Y) -> float:
+    def score(self, X: Float[np.ndarray, "n d_a"], Y: Float[np.ndarray, "n d_b"]) -> float:
         """Variance-weighted R^2 of ``transform(X)`` against ``Y``."""
         return r2_score(_as2d(Y), self.transform(X))
 
     def get_params(self) -> dict:
+        """The constructor parameters (attributes without a trailing underscore)."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def __repr__(self) -> str:
@@ -169,7 +186,10 @@ class _LinearMap:
 class IdentityMap(_LinearMap):
     """``Y_hat = X``: the raw cross-model patch expressed as a map (requires equal widths)."""
 
-    def fit(self, X, Y, groups=None) -> IdentityMap:
+    def fit(
+        self, X: Float[np.ndarray, "n d"], Y: Float[np.ndarray, "n d"], groups: Groups | None = None
+    ) -> IdentityMap:
+        """Check the widths match and set the identity coefficients (``groups`` unused)."""
         X, Y = _as2d(X), _as2d(Y)
         if X.shape[1] != Y.shape[1]:
             raise ValueError("the identity map needs equal widths")
@@ -192,7 +212,7 @@ class RidgeMap(_LinearMap):
 
     def __init__(
         self,
-        alphas=DEFAULT_ALPHAS,
+        alphas: Float[np.ndarray, " alpha"] | list[float] = DEFAULT_ALPHAS,
         n_folds: int = 5,
         rank: int | None = None,
         residual: bool = False,
@@ -205,21 +225,34 @@ class RidgeMap(_LinearMap):
         self.random_state = random_state
 
     @staticmethod
-    def _svd(xc, yc):
+    def _svd(
+        xc: Float[np.ndarray, "n d_in"], yc: Float[np.ndarray, "n d_out"]
+    ) -> tuple[Float[np.ndarray, "k d_in"], Float[np.ndarray, " k"], Float[np.ndarray, "k d_out"]]:
+        """Thin SVD of ``xc`` as (vt, s, u^T yc), all the ridge path needs."""
         u, s, vt = np.linalg.svd(xc, full_matrices=False)
         return vt, s, u.T @ yc
 
     @staticmethod
-    def _coef(vt, s, uty, penalty):
+    def _coef(
+        vt: Float[np.ndarray, "k d_in"],
+        s: Float[np.ndarray, " k"],
+        uty: Float[np.ndarray, "k d_out"],
+        penalty: float,
+    ) -> Float[np.ndarray, "d_in d_out"]:
         """Float[d_in, d_out] ridge coefficients for one absolute penalty (BLAS matmuls only)."""
         return (vt.T * (s / (s**2 + penalty))) @ uty
 
     @staticmethod
-    def _penalties(xc, alphas):
+    def _penalties(
+        xc: Float[np.ndarray, "n d"], alphas: Float[np.ndarray, " alpha"] | list[float]
+    ) -> Float[np.ndarray, " alpha"]:
         """Absolute penalties: relative ``alphas`` x the mean eigenvalue of ``xc^T xc``."""
         return np.asarray(alphas) * max((xc**2).sum() / xc.shape[1], 1e-12)
 
-    def fit(self, X, Y, groups=None) -> RidgeMap:
+    def fit(
+        self, X: Float[np.ndarray, "n d_a"], Y: Float[np.ndarray, "n d_b"], groups: Groups | None = None
+    ) -> RidgeMap:
+        """Choose ``alpha_`` by grouped CV on these rows, then fit the coefficients on all of them."""
         X, Y = _as2d(X), _as2d(Y)
         if self.residual:
             if X.shape[1] != Y.shape[1]:
@@ -251,13 +284,15 @@ class RidgeMap(_LinearMap):
         return self
 
 
-def _shrunk_cov(xc: np.ndarray, shrinkage: float) -> np.ndarray:
+def _shrunk_cov(xc: Float[np.ndarray, "n d"], shrinkage: float) -> Float[np.ndarray, "d d"]:
+    """Sample covariance shrunk toward a scaled identity by ``shrinkage``."""
     cov = xc.T @ xc / max(len(xc) - 1, 1)
     target = np.trace(cov) / cov.shape[0]
     return (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
 
 
-def _sym_power(cov: np.ndarray, power: float, floor: float) -> np.ndarray:
+def _sym_power(cov: Float[np.ndarray, "d d"], power: float, floor: float) -> Float[np.ndarray, "d d"]:
+    """``cov ** power`` of a symmetric matrix, eigenvalues floored at ``floor`` x the largest."""
     w, v = np.linalg.eigh(cov)
     w = np.maximum(w, floor * w.max())
     return (v * w**power) @ v.T
@@ -287,7 +322,10 @@ class ProcrustesMap(_LinearMap):
         self.rank = rank
         self.eig_floor = eig_floor
 
-    def fit(self, X, Y, groups=None) -> ProcrustesMap:
+    def fit(
+        self, X: Float[np.ndarray, "n d_a"], Y: Float[np.ndarray, "n d_b"], groups: Groups | None = None
+    ) -> ProcrustesMap:
+        """Fit the (whitened) scaled rotation from these rows (``groups`` unused)."""
         X, Y = _as2d(X), _as2d(Y)
         self.mean_x_, self.intercept_ = X.mean(0), Y.mean(0)
         xc, yc = X - self.mean_x_, Y - self.intercept_

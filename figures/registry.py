@@ -62,6 +62,7 @@ def figure(name: str, needs: Sequence[str], title: str | None = None, descriptio
     """Register ``func(res: Results) -> matplotlib Figure`` under ``name`` (also the file stem)."""
 
     def deco(func: Callable) -> Callable:
+        """Register ``func`` and return it unchanged."""
         if name in REGISTRY and REGISTRY[name].func.__qualname__ != func.__qualname__:
             raise ValueError(f"figure {name!r} registered twice")
         REGISTRY[name] = FigureSpec(

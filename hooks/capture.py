@@ -108,6 +108,7 @@ def _make_hook(
     """A hook writing the pooled activation into ``store[:, point]``."""
 
     def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
+        """Pool this point's activation into the store; pass it on unchanged."""
         store[:, point] = pool(activation.float(), mask, pooling).cpu()
         return activation
 
@@ -118,6 +119,7 @@ def _stopping(fn: Hook) -> Hook:
     """``fn``, then stop the forward pass (nothing after this hook is needed)."""
 
     def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None) -> Float[torch.Tensor, "batch pos d"]:
+        """Run ``fn``, then end the forward pass."""
         fn(activation, hook)
         raise _StopForward
 

@@ -152,6 +152,7 @@ def describe(diffs: Mapping[str, tuple]) -> str:
     """One line naming each difference (long hashes shortened to 12 characters)."""
 
     def short(v: Any) -> str:
+        """``repr(v)``, long strings cut to 12 characters."""
         return repr(v[:12] + "...") if isinstance(v, str) and len(v) > 40 else repr(v)
 
     parts = []

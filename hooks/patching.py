@@ -151,6 +151,7 @@ def _only_last_hook(sub: Batch):
     last = torch.tensor(sub.last)
 
     def hook(act, hook):
+        """Keep only each prompt's last position."""
         return act[torch.arange(act.shape[0]), last.to(act.device)][:, None, :]
 
     return ("ln_final.hook_out", hook)
@@ -163,7 +164,10 @@ def _run_storing(
     store: dict[str, torch.Tensor] = {}
 
     def keeper(name: str):
+        """A hook that stores the activation at ``name``."""
+
         def keep(act, hook):
+            """Store the activation; pass it on unchanged."""
             store[name] = act.detach()
             return act
 
@@ -188,6 +192,7 @@ def _replace_hook(
     vals = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
     def for_chunk(chunk_rows: list[int]):
+        """The fwd_hooks for one chunk of prompts (rows re-indexed into the chunk)."""
         sel = np.isin(rows, chunk_rows)
         local = {r: i for i, r in enumerate(chunk_rows)}
         r = torch.tensor([local[x] for x in rows[sel]], dtype=torch.long)
@@ -195,6 +200,7 @@ def _replace_hook(
         v = vals[torch.from_numpy(np.flatnonzero(sel))]
 
         def hook(act, hook):
+            """Overwrite the selected positions with the patch values."""
             act = act.clone()
             act[r, c] = v.to(act.device, act.dtype)
             return act

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float, Int, Shaped
 
 from polylens.hooks.models import HookedModel
 from polylens.hooks.quant_weights import linear_modules
@@ -31,6 +31,9 @@ OUTLIER_THRESHOLD = 6.0  # LLM.int8 (Dettmers et al. 2022)
 # activation sites = inputs of the quantized matmuls (q/k/v share one, gate/up share one)
 SITES = {"attn_in": "q_proj", "o_in": "o_proj", "mlp_in": "gate_proj", "down_in": "down_proj"}
 Cell = tuple[int, int, str]  # (lang index, unit index, text)
+#: per-row results of one forward, keyed by name: nll (batch, pos-1), content (batch, pos),
+#: pooled (batch, point, d) and, with detail, contribution (batch, layer), sink/entropy (batch, layer, head)
+RowResults = dict[str, Shaped[torch.Tensor, "batch ..."]]
 
 
 def _batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -76,7 +79,12 @@ class _SiteStats:
     def _hook(self, site: str, layer: int) -> Callable[..., None]:
         s_idx = list(SITES).index(site)
 
-        def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        def hook(
+            module: torch.nn.Module,
+            inputs: tuple[Float[torch.Tensor, "batch pos d"], ...],
+            output: Float[torch.Tensor, "batch pos d_out"],
+        ) -> None:
+            """Accumulate energy/outlier counts per language and per-row max, outlier rate, kurtosis."""
             x = inputs[0].detach().float()  # (B, T, d)
             m = self.mask.unsqueeze(-1).float()
             d = x.shape[-1]
@@ -138,7 +146,7 @@ def _detail(
     cache: Any,
     real: Bool[torch.Tensor, "batch pos"],
     n_layers: int,
-) -> dict[str, torch.Tensor]:
+) -> RowResults:
     """Per-row layer contribution ``(B, L)`` and sink mass / attention entropy ``(B, L, H)``."""
     step = (resid[:, 1:] - resid[:, :-1]).norm(dim=-1) / resid[:, :-1].norm(dim=-1).clamp_min(1e-6)
     contrib_b = (step * cm[:, None]).sum(-1) / cm.sum(1).clamp_min(1)[:, None]
@@ -159,7 +167,7 @@ def _forward(
     ids: Int[torch.Tensor, "batch pos"],
     real: Bool[torch.Tensor, "batch pos"],
     detail: bool,
-) -> dict[str, torch.Tensor]:
+) -> RowResults:
     """One full forward: token NLL, content mask, mean-pooled residual per layer (+ detail)."""
     L = model.n_layers
     resid_names = hook_names("resid", L)
@@ -192,9 +200,7 @@ class _Scores:
             )
             self.contrib = np.full(shape + (n_layers + 1,), np.nan, dtype=np.float32)
 
-    def fill(
-        self, batch: list[int], cells: list[Cell], enc: list[list[int]], res: dict[str, torch.Tensor]
-    ) -> None:
+    def fill(self, batch: list[int], cells: list[Cell], enc: list[list[int]], res: RowResults) -> None:
         """Copy one batch's per-row results into their ``(lang, unit)`` cells."""
         for b, i in enumerate(batch):
             li, ui, text = cells[i]

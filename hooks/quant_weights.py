@@ -124,9 +124,9 @@ def weight_report(model: HookedModel) -> xr.Dataset:
 
 def _down_proj_spikes(
     model: HookedModel, mods: dict[int, torch.nn.Linear], text: str
-) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+) -> dict[int, tuple[Float[torch.Tensor, " d_mlp"], Float[torch.Tensor, " d_model"]]]:
     """layer -> (max |input| per channel, max |output| per row) of ``down_proj`` on ``text``."""
-    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    seen: dict[int, tuple[Float[torch.Tensor, " d_mlp"], Float[torch.Tensor, " d_model"]]] = {}
     hooks = [
         mod.register_forward_hook(
             lambda m, i, o, layer=layer: seen.__setitem__(layer, (i[0][0].abs().amax(0), o[0].abs().amax(0)))

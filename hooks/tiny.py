@@ -7,8 +7,12 @@ TransformerLens adapters) without a download: the tests' stand-ins for Tiny Aya.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 TOKENIZER_FILE = Path(__file__).parent / "data" / "tiny_tokenizer.json"
 TOKENIZER_LOCALES = (
@@ -87,16 +91,32 @@ def load_tiny_tokenizer():
     )
 
 
-def tiny_config(arch: str, vocab_size: int):
+class _TinyShape(TypedDict):
+    """The size/attention fields shared by every tiny config (typed as the config classes take them)."""
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
+    sliding_window: int
+    layer_types: list[str]
+    pad_token_id: int
+    bos_token_id: int
+    eos_token_id: int
+
+
+def tiny_config(arch: str, vocab_size: int) -> PretrainedConfig:
     """A 4-block config of the named architecture; sliding and full attention layers both occur."""
-    common = dict(
+    common = _TinyShape(
         vocab_size=vocab_size,
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=4,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
         max_position_embeddings=512,
         sliding_window=6,
         layer_types=["sliding_attention", "full_attention"] * 2,
@@ -104,15 +124,16 @@ def tiny_config(arch: str, vocab_size: int):
         bos_token_id=1,
         eos_token_id=2,
     )
+    cfg: PretrainedConfig
     if arch == "cohere2":
-        from transformers import Cohere2Config
+        from transformers import Cohere2Config  # head_dim = hidden_size / heads = 16 by construction
 
         cfg = Cohere2Config(**common, logit_scale=1.0, tie_word_embeddings=True)
         cfg.architectures = ["Cohere2ForCausalLM"]
     elif arch == "gemma3":
         from transformers import Gemma3TextConfig
 
-        cfg = Gemma3TextConfig(**common, query_pre_attn_scalar=16)
+        cfg = Gemma3TextConfig(**common, head_dim=16, query_pre_attn_scalar=16)
         cfg.architectures = ["Gemma3ForCausalLM"]
     else:
         raise ValueError(f"no tiny config for architecture {arch!r}")

@@ -12,25 +12,28 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-import xarray as xr
-
-from polylens.analysis import diffing as ad
 from polylens.errors import IncompatibleVariantsError
-from polylens.hooks.sites import site_layers
 from polylens.pipelines.config import check, fraction, opt, positive
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from polylens.analysis import diffing as ad
 
 logger = logging.getLogger(__name__)
 MapMethod = Literal["ridge", "ridge_residual", "procrustes", "procrustes_whitened"]
 MAP_METHODS = ("identity", "ridge", "ridge_residual", "procrustes", "procrustes_whitened")
 SITES = ("resid_post", "attn_out", "mlp_out")
 METRICS = ["r2", "cka", "cka_debiased", "cosine", "train_r2"]
+#: scales of the patched vector in the mapped-patching sweep (0 = zero-ablation)
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +59,7 @@ class DiffConfig:
         None, "mapped-patching layers (default: peak-KL layer and control layer)"
     )
     control_layer: int | None = opt(None, "early-layer control (default: round(L / 4))")
-    alphas: tuple[float, ...] = opt(ad.DEFAULT_ALPHAS, "scales of the patched vector (0 = zero-ablation)")
+    alphas: tuple[float, ...] = opt(DEFAULT_ALPHAS, "scales of the patched vector (0 = zero-ablation)")
     val_frac: float = opt(0.3, "share of groups held out to validate maps and mapped patching")
     split_by: Literal["unit", "prompt"] = opt("unit", "unit: all translations of an item on one side")
     min_shared_ratio: float = opt(0.65, "least share of a prompt's tokens present in both vocabularies")
@@ -90,7 +93,9 @@ class DiffConfig:
             "methods",
             f"choose from {', '.join(MAP_METHODS)}",
         )
-        check(all(np.isfinite(self.alphas)) and bool(self.alphas), "alphas", "give finite numbers")
+        check(
+            all(math.isfinite(a) for a in self.alphas) and bool(self.alphas), "alphas", "give finite numbers"
+        )
         check(self.langs is None or bool(self.langs), "langs", "give at least one language")
 
 
@@ -118,6 +123,9 @@ def run(config: DiffConfig, models: tuple[Any, Any] | None = None) -> DiffResult
 
 def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
     """The labelled diff of loaded variants ``ma`` vs ``mb`` (not written)."""
+    import numpy as np
+
+    from polylens.analysis import diffing as ad
     from polylens.hooks import patching
 
     if not config.allow_cka_only:
@@ -143,9 +151,9 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
     if config.skip_maps:
         attrs["maps_skipped"] = 1
     else:
-        split = ad.split_rows(
-            _groups(config, stimuli), batch.train_positions()[0], config.val_frac, config.seed
-        )
+        # the split group of each prompt: its unit, or the prompt itself
+        groups = np.array([s.unit if config.split_by == "unit" else f"{s.unit}|{s.lang}" for s in stimuli])
+        split = ad.split_rows(groups, batch.train_positions()[0], config.val_frac, config.seed)
         ds["split"] = (
             ("prompt",),
             np.where(np.isin(np.arange(len(texts)), split.val_prompts), "val", "train"),
@@ -161,6 +169,7 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
 def _prompts(config: DiffConfig, ma: Any, mb: Any) -> tuple[Any, list[Any], ad.FairnessReport]:
     """The probe subset, the stimuli kept by the shared-vocabulary filter, and its report."""
     from polylens import probes
+    from polylens.analysis import diffing as ad
 
     ps = probes.load_probe_set(config.probes)
     ps = ps.select(langs=list(config.langs) if config.langs else None, limit=config.limit)
@@ -178,13 +187,12 @@ def _prompts(config: DiffConfig, ma: Any, mb: Any) -> tuple[Any, list[Any], ad.F
     return ps, stimuli, fair
 
 
-def _groups(config: DiffConfig, stimuli: list[Any]) -> np.ndarray:
-    """The split group of each prompt: its unit, or the prompt itself."""
-    return np.array([s.unit if config.split_by == "unit" else f"{s.unit}|{s.lang}" for s in stimuli])
-
-
 def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr.Dataset:
     """CKA by layer on pooled activations (each model with its own tokenizer, full texts)."""
+    import numpy as np
+    import xarray as xr
+
+    from polylens.analysis import diffing as ad
     from polylens.hooks.diffing import pooled_resid
 
     texts = [s.text for s in stimuli]
@@ -212,6 +220,7 @@ def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr
 
 def _kl(config: DiffConfig, ma: Any, mb: Any, batch: Any, ds: xr.Dataset, L: int) -> xr.Dataset:
     """Cross-model patching KL by layer in both directions, with CIs and the asymmetry."""
+    from polylens.analysis import diffing as ad
     from polylens.hooks.diffing import kl_both_directions
 
     logger.info("patching KL by layer, both directions (%s positions)", config.positions)
@@ -224,7 +233,11 @@ def _transport(
     config: DiffConfig, ma: Any, mb: Any, batch: Any, split: ad.Split, ds: xr.Dataset, L: int
 ) -> tuple[xr.Dataset, dict[tuple[str, int], tuple[Any, Any]]]:
     """Fit and score every map method per site and layer; keep the patching map + shuffled control."""
+    import numpy as np
+
+    from polylens.analysis import diffing as ad
     from polylens.hooks.diffing import site_activations
+    from polylens.hooks.sites import site_layers
 
     methods = list(config.methods) + ["shuffled_pairs"]
     tscores = np.full((len(config.sites), L + 1, len(methods), len(METRICS)), np.nan)
@@ -264,6 +277,9 @@ def _mapped(
     L: int,
 ) -> xr.Dataset:
     """Mapped patching (A -> B) at the selected layers: alpha sweep on train/val prompts, controls."""
+    import numpy as np
+
+    from polylens.analysis import diffing as ad
     from polylens.hooks import patching
     from polylens.hooks.diffing import alpha_sweep, control_kls
 
@@ -342,6 +358,8 @@ def _attrs(config: DiffConfig, ma: Any, mb: Any, ps: Any, fair: ad.FairnessRepor
 
 def write_results(ds: xr.Dataset, out_dir: str | Path) -> Path:
     """Write ``diff.nc`` (+ ``summary.json`` of headline numbers) into ``out_dir``."""
+    from polylens.analysis import diffing as ad
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     enc = {v: {"zlib": True} for v in ds.data_vars if ds[v].dtype.kind == "f"}
@@ -353,6 +371,8 @@ def write_results(ds: xr.Dataset, out_dir: str | Path) -> Path:
 
 def summary(result: DiffResult) -> str:
     """CKA (and KL) by layer with CIs, mapped-patching reductions, and the file written."""
+    from polylens.analysis import diffing as ad
+
     s = ad.summarize(result.dataset)
     kl = "kl_a_to_b" in s
     lines = [f"{s['a']} vs {s['b']}: {s['prompts']} prompts ({s['fairness']})"]

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import xarray as xr
-
-from polylens import probes
-from polylens.analysis import quant_report, quant_results
 from polylens.errors import StorageError
 from polylens.pipelines.config import check, fraction, opt, positive
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 logger = logging.getLogger(__name__)
 DEFAULT_OUT = Path("runs/quant")
@@ -118,6 +117,8 @@ def _safe(name: str) -> str:
 
 def load_scores(path: Path) -> xr.Dataset:
     """A cached scores file, or a StorageError that says how to recover."""
+    import xarray as xr
+
     try:
         return xr.load_dataset(path)
     except (OSError, ValueError) as exc:
@@ -133,6 +134,7 @@ def _atomic_write(ds: xr.Dataset, path: Path) -> None:
 
 def score_variant(name: str, config: _DataConfig, detail: bool = False, max_tokens: int = 768) -> xr.Dataset:
     """Scores of model variant ``name`` on the config's texts, cached in ``out/scores``."""
+    from polylens import probes
     from polylens.hooks.models import load_model
     from polylens.hooks.quant_measure import score_texts
 
@@ -173,6 +175,7 @@ def _write(ds: xr.Dataset, config: WeightsConfig, markdown: str) -> QuantResult:
 # ----------------------------------------------------------------------------- steps
 def run_weights(config: WeightsConfig) -> QuantResult:
     """Weight outlier statistics per (layer, matrix) + super-weight candidates -> weights.nc."""
+    from polylens.analysis import quant_report
     from polylens.hooks.models import load_model
     from polylens.hooks.quant_weights import super_weights, weight_report
 
@@ -187,6 +190,7 @@ def run_weights(config: WeightsConfig) -> QuantResult:
 
 def run_evaluate(config: EvaluateConfig) -> QuantResult:
     """Per-language bits-per-byte degradation, disparity ratio, drift, predictors -> evaluate.nc."""
+    from polylens.analysis import quant_report, quant_results
     from polylens.hooks.models import load_model
     from polylens.hooks.quant_weights import matrix_records
     from polylens.hooks.quantize import parse_quant
@@ -216,6 +220,7 @@ def run_evaluate(config: EvaluateConfig) -> QuantResult:
 
 def run_sinks(config: SinksConfig) -> QuantResult:
     """Attention-sink mass per (lang, block, head) with CIs; vs weight kurtosis per layer."""
+    from polylens.analysis import quant_report, quant_results
     from polylens.hooks.models import load_model
     from polylens.hooks.quant_weights import kurtosis_by_kind
 
@@ -227,6 +232,8 @@ def run_sinks(config: SinksConfig) -> QuantResult:
 
 def run_heads(config: HeadsConfig) -> QuantResult:
     """Language-specific heads: language effect on sink mass and attention entropy per head."""
+    from polylens.analysis import quant_report, quant_results
+
     base = score_variant(config.model, config, detail=True)
     ds = quant_results.heads_dataset(base, config.n_perm, config.alpha, config.min_eta2)
     text = quant_report.heads_summary(ds, config.model, base.sizes["lang"], base.sizes["unit"])

@@ -23,7 +23,7 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def _resolved(argv: list[str], monkeypatch) -> object:
     """The config ``cli.main(argv)`` would run (the job ``argv[0]`` is replaced by a stub)."""
-    seen = {}
+    seen: dict[str, object] = {}
     path = argv[0]
     cls, _, _ = COMMANDS[path]
     monkeypatch.setitem(COMMANDS, path, (cls, lambda cfg: seen.setdefault("cfg", cfg), lambda _: ""))
@@ -104,6 +104,22 @@ def test_console_script_help_works():
 
 def test_cli_stays_thin():
     assert len((ROOT / "cli.py").read_text().splitlines()) <= 150
+
+
+HEAVY_MODULES = ("torch", "transformers", "transformer_lens", "xarray", "scipy")
+
+
+def test_importing_the_cli_stays_light():
+    """Building the parser imports every job module: none may pull in torch, xarray or scipy."""
+    code = (
+        "import sys, time; t = time.perf_counter(); import polylens.cli; t = time.perf_counter() - t; "
+        f"print(round(t, 3)); print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    seconds, heavy = r.stdout.splitlines()
+    assert heavy == "", f"import polylens.cli imported {heavy}"
+    assert float(seconds) < 1.0, f"import polylens.cli took {seconds} s (about 0.1 s expected)"
 
 
 def test_storage_does_not_import_hooks():

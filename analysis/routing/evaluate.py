@@ -28,6 +28,7 @@ def _pct(k: int, n: int) -> str:
 
 
 def edge_table(router: Router) -> tuple[list[dict], list[dict]]:
+    """Route every edge case: per-category accuracy rows and the misrouted cases."""
     ps = probes.load_probe_set("edge_cases")
     agg: dict[str, dict] = defaultdict(lambda: {"n": 0, "route": 0, "detected": 0, "primary": 0, "lang": 0})
     misses = []
@@ -73,6 +74,7 @@ def edge_table(router: Router) -> tuple[list[dict], list[dict]]:
 
 
 def lid_table(router: Router) -> list[dict]:
+    """Language-identification accuracy of the router vs py3langid on held-out UDHR sentences."""
     from polylens.analysis.taxonomy import identify_language  # noqa: PLC0415 - py3langid, all languages
 
     held = heldout_set()
@@ -119,6 +121,7 @@ def lid_table(router: Router) -> list[dict]:
 
 
 def romanized_table(router: Router) -> list[dict]:
+    """Romanized-text detection on held-out romanized UDHR and on Latin-script negatives."""
     held = heldout_set()
     edge = _edge_sources()
     sets = defaultdict(list)  # name -> [(text, lang or None for negatives)]
@@ -161,6 +164,7 @@ INFORMAL = [
 
 
 def informal_table(router: Router) -> list[dict]:
+    """How the router treats the informal romanizations in ``INFORMAL`` (illustrative)."""
     rows = []
     for text, lang in INFORMAL:
         d = router.route(text)
@@ -178,6 +182,7 @@ def informal_table(router: Router) -> list[dict]:
 
 
 def synthetic_rules_table() -> list[dict]:
+    """Rules built from the planted synthetic results next to the routes they must give."""
     from .rules import build_rules  # noqa: PLC0415
     from .synthetic import EXPECTED_ROUTES, PLANTED, write_results  # noqa: PLC0415
 

@@ -105,18 +105,7 @@ def build_rules(
     if metric not in METRICS:
         raise StorageError(f"unknown rules metric {metric!r} (choose from {', '.join(METRICS)})")
     root = Path(results_dir)
-    stats = root / "stats.csv"
-    if not root.is_dir():
-        raise StorageError(f"results directory {root} does not exist")
-    if not stats.is_file():
-        raise StorageError(
-            f"{root} has no stats.csv; run the analysis (analysis.alignment.run_analysis) first"
-        )
-    with open(stats, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    need = {"scope", "metric", "variant_a", "variant_b", "lang", "diff", "diff_ci_lo", "diff_ci_hi", "p_bh"}
-    if rows and not need <= set(rows[0]):
-        raise StorageError(f"{stats}: missing columns {sorted(need - set(rows[0]))}")
+    rows = _read_stats(root)
     files = {
         name: _sha256(root / name)
         for name in ("stats.csv", "alignment.nc", "commitment_matrix.csv")
@@ -125,53 +114,7 @@ def build_rules(
     attrs = _results_attrs(root / "alignment.nc") if "alignment.nc" in files else {}
     baseline = baseline or attrs.get("analysis_baseline") or "base"
     sign = METRICS[metric]
-    langs: dict[str, dict] = {}
-    for r in rows:
-        if r["scope"] != "language" or r["metric"] != metric:
-            continue
-        a, b, lang = r["variant_a"], r["variant_b"], r["lang"]
-        if baseline not in (a, b) or a == b:
-            continue
-        flip = 1 if b == baseline else -1  # orient as (variant - baseline)
-        variant = a if b == baseline else b
-        diff = flip * _num(r["diff"])
-        lo, hi = (_num(r["diff_ci_lo"]), _num(r["diff_ci_hi"]))[::flip]
-        lo, hi = flip * lo, flip * hi
-        p_bh = _num(r["p_bh"])
-        gain = sign * diff  # > 0: the variant is better than baseline
-        ci_ok = (lo > 0) if sign > 0 else (hi < 0)
-        checks = {
-            "p_bh<alpha": bool(p_bh < alpha),
-            "better": bool(gain > 0),
-            "gain>=min_diff": bool(gain >= min_diff),
-        }
-        if require_ci:
-            checks["ci_excludes_0"] = bool(ci_ok)
-        cand = {
-            "variant": variant,
-            "diff": round(diff, 6),
-            "ci": [round(lo, 6), round(hi, 6)],
-            "p_bh": p_bh,
-            "n": int(_num(r.get("n", "nan"))) if not math.isnan(_num(r.get("n", "nan"))) else None,
-            "supported": all(checks.values()),
-            "checks": checks,
-        }
-        langs.setdefault(lang, {"candidates": []})["candidates"].append(cand)
-    for lang, entry in sorted(langs.items()):
-        ok = [c for c in entry["candidates"] if c["supported"]]
-        best = max(ok, key=lambda c: (sign * c["diff"], c["variant"])) if ok else None
-        entry["candidates"].sort(key=lambda c: c["variant"])
-        if best:
-            entry["variant"] = best["variant"]
-            entry["evidence"] = (
-                f"{best['variant']} beats {baseline} on {metric}: diff {best['diff']:+.4f} "
-                f"(95% CI {best['ci'][0]:+.4f}..{best['ci'][1]:+.4f}), BH p={best['p_bh']:.3g}"
-            )
-        else:
-            entry["variant"] = baseline
-            entry["evidence"] = f"no variant beats {baseline} on {metric} with BH p<{alpha}" + (
-                " and a CI excluding 0" if require_ci else ""
-            )
+    langs = _language_entries(rows, baseline, metric, alpha, min_diff, require_ci)
     notes = []
     if not langs:
         notes.append(
@@ -203,7 +146,94 @@ def build_rules(
     }
 
 
+def _read_stats(root: Path) -> list[dict[str, str]]:
+    """The rows of ``root/stats.csv`` (``StorageError`` when the directory, file or columns are missing)."""
+    stats = root / "stats.csv"
+    if not root.is_dir():
+        raise StorageError(f"results directory {root} does not exist")
+    if not stats.is_file():
+        raise StorageError(
+            f"{root} has no stats.csv; run the analysis (analysis.alignment.run_analysis) first"
+        )
+    with open(stats, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    need = {"scope", "metric", "variant_a", "variant_b", "lang", "diff", "diff_ci_lo", "diff_ci_hi", "p_bh"}
+    if rows and not need <= set(rows[0]):
+        raise StorageError(f"{stats}: missing columns {sorted(need - set(rows[0]))}")
+    return rows
+
+
+def _language_entries(
+    rows: list[dict[str, str]], baseline: str, metric: str, alpha: float, min_diff: float, require_ci: bool
+) -> dict[str, dict]:
+    """Per language: every (variant vs baseline) candidate on ``metric`` and the chosen variant."""
+    sign = METRICS[metric]
+    langs: dict[str, dict] = {}
+    for r in rows:
+        if r["scope"] != "language" or r["metric"] != metric:
+            continue
+        if baseline not in (r["variant_a"], r["variant_b"]) or r["variant_a"] == r["variant_b"]:
+            continue
+        cand = _candidate(r, baseline, sign, alpha, min_diff, require_ci)
+        langs.setdefault(r["lang"], {"candidates": []})["candidates"].append(cand)
+    for entry in langs.values():
+        _choose_variant(entry, sign, baseline, metric, alpha, require_ci)
+    return langs
+
+
+def _candidate(
+    r: dict[str, str], baseline: str, sign: int, alpha: float, min_diff: float, require_ci: bool
+) -> dict:
+    """One stats row as a candidate (variant - baseline) with the checks that must all hold."""
+    a, b = r["variant_a"], r["variant_b"]
+    flip = 1 if b == baseline else -1  # orient as (variant - baseline)
+    variant = a if b == baseline else b
+    diff = flip * _num(r["diff"])
+    lo, hi = (_num(r["diff_ci_lo"]), _num(r["diff_ci_hi"]))[::flip]
+    lo, hi = flip * lo, flip * hi
+    p_bh = _num(r["p_bh"])
+    gain = sign * diff  # > 0: the variant is better than baseline
+    ci_ok = (lo > 0) if sign > 0 else (hi < 0)
+    checks = {
+        "p_bh<alpha": bool(p_bh < alpha),
+        "better": bool(gain > 0),
+        "gain>=min_diff": bool(gain >= min_diff),
+    }
+    if require_ci:
+        checks["ci_excludes_0"] = bool(ci_ok)
+    return {
+        "variant": variant,
+        "diff": round(diff, 6),
+        "ci": [round(lo, 6), round(hi, 6)],
+        "p_bh": p_bh,
+        "n": int(_num(r.get("n", "nan"))) if not math.isnan(_num(r.get("n", "nan"))) else None,
+        "supported": all(checks.values()),
+        "checks": checks,
+    }
+
+
+def _choose_variant(
+    entry: dict, sign: int, baseline: str, metric: str, alpha: float, require_ci: bool
+) -> None:
+    """Set ``entry``'s variant (the supported candidate with the largest effect, else baseline) and evidence."""
+    ok = [c for c in entry["candidates"] if c["supported"]]
+    best = max(ok, key=lambda c: (sign * c["diff"], c["variant"])) if ok else None
+    entry["candidates"].sort(key=lambda c: c["variant"])
+    if best:
+        entry["variant"] = best["variant"]
+        entry["evidence"] = (
+            f"{best['variant']} beats {baseline} on {metric}: diff {best['diff']:+.4f} "
+            f"(95% CI {best['ci'][0]:+.4f}..{best['ci'][1]:+.4f}), BH p={best['p_bh']:.3g}"
+        )
+    else:
+        entry["variant"] = baseline
+        entry["evidence"] = f"no variant beats {baseline} on {metric} with BH p<{alpha}" + (
+            " and a CI excluding 0" if require_ci else ""
+        )
+
+
 def write_rules(rules: dict, path: str | Path) -> Path:
+    """Write ``rules`` as JSON to ``path`` atomically (temporary file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

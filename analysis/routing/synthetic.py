@@ -9,8 +9,12 @@ is set per (variant, lang) in ``PLANTED``; less noise = better alignment. ``writ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["PLANTED", "EXPECTED_ROUTES", "make_activations", "write_results"]
 
@@ -24,7 +28,8 @@ PLANTED = {
 EXPECTED_ROUTES = {"hi": "fire", "am": "earth", "sw": "base", "fr": "base"}
 
 
-def make_activations(n_units: int = 30, d: int = 64, n_layers: int = 6, seed: int = 0):
+def make_activations(n_units: int = 30, d: int = 64, n_layers: int = 6, seed: int = 0) -> xr.Dataset:
+    """Synthetic concept activations with the ``PLANTED`` per-(variant, lang) noise levels."""
     import xarray as xr  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)

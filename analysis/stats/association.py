@@ -37,7 +37,9 @@ def pearson_rows(
         return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
-def _paired(x: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"]) -> tuple[np.ndarray, np.ndarray]:
+def _paired(
+    x: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"]
+) -> tuple[Float[np.ndarray, " n_ok"], Float[np.ndarray, " n_ok"]]:
     """(x, y) as float arrays with every pair holding a NaN dropped."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = ~(np.isnan(x) | np.isnan(y))

@@ -159,6 +159,7 @@ def _register(spec: LayerFigure | SweepFigure, needs: list[str]) -> None:
     draw: Callable[[Results], Figure] = spec.draw
 
     def func(res: Results) -> Figure:
+        """Draw the spec's figure (the docstring is replaced by the spec's title below)."""
         return draw(res)
 
     func.__name__ = func.__qualname__ = spec.name
