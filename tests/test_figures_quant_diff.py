@@ -416,7 +416,7 @@ import sys, importlib.abc
 BLOCK = ('torch', 'transformer_lens', 'transformers', 'hooks')
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in BLOCK or name.startswith('polylens.hooks'):
+        if name.split('.')[0] in BLOCK or (name.startswith('polylens.hooks') and name not in ('polylens.hooks', 'polylens.hooks.method', 'polylens.hooks.sites')):
             raise ImportError('figures must not import ' + name)
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(ROOT)!r})
@@ -424,7 +424,7 @@ import polylens.figures as figures, polylens.figures.report
 for d, o in (({str(quant_dir)!r}, 'q'), ({str(diff_dir)!r}, 'd')):
     figures.render_all(d, {str(tmp_path)!r} + '/' + o, formats=['png'])
     figures.report.build_report(d, {str(tmp_path)!r} + '/' + o + '.html')
-bad = [m for m in sys.modules if m.split('.')[0] in BLOCK or m.startswith('polylens.hooks') or m in ('polylens.analysis.quantization', 'polylens.analysis.diffing')]
+bad = [m for m in sys.modules if m.split('.')[0] in BLOCK or (m.startswith('polylens.hooks') and m not in ('polylens.hooks', 'polylens.hooks.method', 'polylens.hooks.sites')) or m in ('polylens.analysis.quantization', 'polylens.analysis.diffing')]
 assert not bad, bad
 print('ok')
 """
