@@ -58,6 +58,11 @@ class FilteredPrompts:
     token_ids: Int[np.ndarray, "prompt answer"]  # -1 where the answer has no usable first token
     keep: np.ndarray  # Bool[prompt]: target token usable and != the English answer's token
 
+    @property
+    def index(self) -> Int[np.ndarray, " kept"]:
+        """Indices of the surviving prompts."""
+        return np.flatnonzero(self.keep)
+
     def survivors(self, prompt_langs: Sequence[str]) -> dict[str, int]:
         """Number of surviving prompts per target language."""
         langs = np.asarray(prompt_langs)
