@@ -14,7 +14,13 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Bool, Float
 
-from polylens.analysis.stats import bh_adjust, bootstrap_indices, bootstrap_weights, percentile_ci, signflip_test
+from polylens.analysis.stats import (
+    bh_adjust,
+    bootstrap_indices,
+    bootstrap_weights,
+    percentile_ci,
+    signflip_test,
+)
 
 VERDICTS = {1: "english", -1: "target", 0: "neither"}
 
@@ -86,7 +92,9 @@ def layer_verdict(
 
 def _lang_arrays(
     ds: xr.Dataset, variant: str, lang: str
-) -> tuple[Float[np.ndarray, "concept layer"], Float[np.ndarray, "concept layer"], Bool[np.ndarray, " concept"]]:
+) -> tuple[
+    Float[np.ndarray, "concept layer"], Float[np.ndarray, "concept layer"], Bool[np.ndarray, " concept"]
+]:
     """(P(English), P(target), kept) for one variant and target language, kept concepts only."""
     prob = ds["prob"].sel(variant=variant, lang=lang)
     keep = ds["keep"].sel(lang=lang).values.astype(bool)
@@ -107,7 +115,11 @@ def lens_statistics(
     """The statistics dataset of a lens run: curves with CIs, verdicts, peaks, variant tests."""
     variants, langs, layers = list(ds.variant.values), list(ds.lang.values), ds.layer.values
     shape = (len(variants), len(langs), len(layers))
-    curves = {f"{k}_{s}": np.full(shape, np.nan) for k in ("p_en", "p_target", "entropy") for s in ("mean", "lo", "hi")}
+    curves = {
+        f"{k}_{s}": np.full(shape, np.nan)
+        for k in ("p_en", "p_target", "entropy")
+        for s in ("mean", "lo", "hi")
+    }
     verdict = {k: np.full(shape, np.nan) for k in ("verdict", "diff", "p", "q")}
     peaks: dict[str, np.ndarray] = {}
     n_kept = np.zeros(len(langs), dtype=np.int64)
@@ -135,7 +147,13 @@ def lens_statistics(
             "n_concepts": (("lang",), n_kept),
         },
         coords={"variant": variants, "lang": langs, "layer": layers},
-        attrs={**ds.attrs, "n_boot": n_boot, "alpha": alpha, "min_mass": min_mass, "verdict_codes": str(VERDICTS)},
+        attrs={
+            **ds.attrs,
+            "n_boot": n_boot,
+            "alpha": alpha,
+            "min_mass": min_mass,
+            "verdict_codes": str(VERDICTS),
+        },
     )
     return out.merge(variant_tests(ds, n_boot=n_boot, seed=seed))
 

@@ -45,14 +45,18 @@ def lens_curves(res: Results):
     x = stats.layer.values / n_layers
     ncol = min(6, len(langs))
     nrow = math.ceil(len(langs) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.3 * ncol, 1.9 * nrow + 0.6), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(2.3 * ncol, 1.9 * nrow + 0.6), sharex=True, sharey=True, squeeze=False
+    )
     for ax, lang in zip(axes.flat, langs):
         one = stats.sel(lang=lang)
         for k, variant in enumerate(variants):
             dash = "-" if k == 0 else "--"
             first = lang == langs[0]
             _band(ax, x, one, "p_en", variant, EN_COLOR, dash, f"English ({variant})" if first else None)
-            _band(ax, x, one, "p_target", variant, TARGET_COLOR, dash, f"target ({variant})" if first else None)
+            _band(
+                ax, x, one, "p_target", variant, TARGET_COLOR, dash, f"target ({variant})" if first else None
+            )
         ax.set_title(f"{lang_label(lang)} (n={int(one['n_concepts'])})", fontsize=8)
         ax.set_ylim(0, 1)
     for ax in axes.flat[len(langs) :]:
@@ -62,7 +66,11 @@ def lens_curves(res: Results):
     for ax in axes[:, 0]:
         ax.set_ylabel("probability")
     fig.legend(loc="upper center", ncol=2 * len(variants), fontsize=8, frameon=False)
-    fig.suptitle(f"{stats.attrs.get('lens_kind', '')} lens, {stats.attrs.get('prompt_kind', '')} prompts", y=1.02, fontsize=9)
+    fig.suptitle(
+        f"{stats.attrs.get('lens_kind', '')} lens, {stats.attrs.get('prompt_kind', '')} prompts",
+        y=1.02,
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
 from polylens.hooks.capture import hook_name
 from polylens.hooks.models import HookedModel
@@ -56,7 +56,7 @@ class FilteredPrompts:
 
     answer_langs: list[str]
     token_ids: Int[np.ndarray, "prompt answer"]  # -1 where the answer has no usable first token
-    keep: np.ndarray  # Bool[prompt]: target token usable and != the English answer's token
+    keep: Bool[np.ndarray, " prompt"]  #: target token usable and != the English answer's token
 
     @property
     def index(self) -> Int[np.ndarray, " kept"]:
@@ -69,7 +69,9 @@ class FilteredPrompts:
         return {lang: int(self.keep[langs == lang].sum()) for lang in dict.fromkeys(prompt_langs)}
 
 
-def wendler_filter(tokenizer, prompts: Sequence, answer_langs: Sequence[str], ref: str = "en") -> FilteredPrompts:
+def wendler_filter(
+    tokenizer, prompts: Sequence, answer_langs: Sequence[str], ref: str = "en"
+) -> FilteredPrompts:
     """First-token ids of every answer language; keep prompts whose target token differs from ``ref``'s."""
     ids = np.full((len(prompts), len(answer_langs)), -1, dtype=np.int64)
     for i, p in enumerate(prompts):
@@ -154,7 +156,10 @@ def last_position_resid(model: HookedModel, texts: Sequence[str]) -> Float[torch
     store = torch.empty(len(texts), n_points, model.d_model, device=model.device)
 
     def grab(point: int, stop: bool):
+        """Hook storing the last position at ``point`` (and stopping the forward if ``stop``)."""
+
         def hook(activation: torch.Tensor, hook=None):
+            """Copy the last real token's residual; stop after the last block."""
             store[:, point] = activation[rows, last].float()
             if stop:
                 raise _Stop

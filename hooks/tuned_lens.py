@@ -117,7 +117,9 @@ def train_translators(
     opt = torch.optim.Adam(lens.parameters(), lr=settings.lr)
     gen = torch.Generator().manual_seed(settings.seed)
     for _ in range(settings.steps):
-        pick = torch.randint(0, resid.shape[0], (min(settings.batch_positions, resid.shape[0]),), generator=gen)
+        pick = torch.randint(
+            0, resid.shape[0], (min(settings.batch_positions, resid.shape[0]),), generator=gen
+        )
         loss = _kl(unembed, resid[pick], lens)[:, :-1].mean(0).sum()
         opt.zero_grad()
         loss.backward()

@@ -27,7 +27,8 @@ class LensConfig:
     """Options of the ``lens`` job."""
 
     models: tuple[str, ...] = field(
-        default=("gemma-3-270m",), metadata={"help": "variants to compare (registry names); the first is the base"}
+        default=("gemma-3-270m",),
+        metadata={"help": "variants to compare (registry names); the first is the base"},
     )
     out: Path = field(default=Path("results/lens"), metadata={"help": "output directory"})
     langs: tuple[str, ...] = field(default=(), metadata={"help": "target languages (default: all but en)"})
@@ -58,7 +59,11 @@ class LensConfig:
             raise ConfigError(f"lens: --kind must be one of {PROMPT_KINDS}")
         if not self.models:
             raise ConfigError("lens: give at least one model")
-        for name, value, low in (("shots", self.shots, 1), ("batch-size", self.batch_size, 1), ("n-boot", self.n_boot, 10)):
+        for name, value, low in (
+            ("shots", self.shots, 1),
+            ("batch-size", self.batch_size, 1),
+            ("n-boot", self.n_boot, 10),
+        ):
             if value < low:
                 raise ConfigError(f"lens: --{name} must be >= {low}, not {value}")
         if self.concepts is not None and self.concepts < 2:
@@ -84,7 +89,9 @@ def prompts_for(config: LensConfig) -> tuple[list[LensPrompt], list[str], list[s
     targets = list(config.langs) or [lang for lang in ps.languages if lang != REFERENCE_LANG]
     needed = {REFERENCE_LANG, *targets, config.source, config.alt_source}
     ps = ps.select(langs=[lang for lang in ps.languages if lang in needed], limit=config.concepts)
-    prompts = build_prompts(ps, config.kind, targets, config.source, config.alt_source, config.shots, config.seed)
+    prompts = build_prompts(
+        ps, config.kind, targets, config.source, config.alt_source, config.shots, config.seed
+    )
     return prompts, targets, list(ps.languages)
 
 
@@ -189,7 +196,9 @@ def run(config: LensConfig) -> LensResult:
         tuned_kl = tuned_kl or kl
         texts = [prompts[k].text for k in kept.index]
         label = model.variant if model.variant not in per_variant else name
-        per_variant[label] = run_lens(model, texts, kept.token_ids[kept.index], config.batch_size, translators)
+        per_variant[label] = run_lens(
+            model, texts, kept.token_ids[kept.index], config.batch_size, translators
+        )
         prov = model.provenance()
         attrs = attrs or {k: str(v) for k, v in prov.items()}
         attrs[f"weights_sha256_{label}"] = prov["weights_sha256"]
@@ -244,7 +253,15 @@ def summary(result: LensResult) -> str:
         f"lens ({stats.attrs.get('lens_kind')} lens, {stats.attrs.get('prompt_kind')} prompts, "
         f"{stats.attrs.get('model_model_id', stats.attrs.get('model_id'))}, {n_layers} layers; 95% bootstrap CIs over concepts)"
     )
-    cols = ("variant", "lang", "kept", "peak P(en)", "depth of peak", "target overtakes en", "Llama-2-7B (peak P(en) / depth / overtake)")
+    cols = (
+        "variant",
+        "lang",
+        "kept",
+        "peak P(en)",
+        "depth of peak",
+        "target overtakes en",
+        "Llama-2-7B (peak P(en) / depth / overtake)",
+    )
     lines = [head, " | ".join(cols), " | ".join("-" * len(c) for c in cols)]
     for i, variant in enumerate(stats.variant.values):
         for j, lang in enumerate(stats.lang.values):
@@ -265,6 +282,9 @@ def summary(result: LensResult) -> str:
             lines.append(" | ".join(row))
     if result.tuned_kl is not None:
         lines.append("held-out KL(final || lens), nats: layer: logit lens -> tuned lens")
-        lines += [f"  {l}: {a:.4f} -> {b:.4f}" for l, (a, b) in enumerate(zip(result.tuned_kl["logit"], result.tuned_kl["tuned"]))]
+        lines += [
+            f"  {l}: {a:.4f} -> {b:.4f}"
+            for l, (a, b) in enumerate(zip(result.tuned_kl["logit"], result.tuned_kl["tuned"]))
+        ]
     lines.append(f"{result.n_prompts} prompts, {result.seconds:.1f} s; wrote {result.out}")
     return "\n".join(lines)

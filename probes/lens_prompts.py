@@ -142,6 +142,4 @@ def _one_prompt(
     ]
     lines.append(_line(kind, _cue(kind, ps, texts, unit, lang, src), labels[lang], None, labels[src]))
     answers = {code: texts[code][unit] for code in ps.languages if unit in texts[code]}
-    return LensPrompt(
-        kind, unit, lang, "\n".join(lines), answers, src if kind == "translation" else None
-    )
+    return LensPrompt(kind, unit, lang, "\n".join(lines), answers, src if kind == "translation" else None)
