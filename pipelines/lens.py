@@ -8,10 +8,11 @@ CIs, verdicts, peaks, variant tests), ``lens_tuned_kl.csv`` (tuned lens only) an
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -21,10 +22,14 @@ from polylens.errors import ConfigError
 from polylens.probes import LANGUAGES, load_probe_set
 from polylens.probes.lens_prompts import PROMPT_KINDS, REFERENCE_LANG, LensPrompt, build_prompts
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class LensConfig:
-    """Options of the ``lens`` job."""
+    """Latent language: logit / tuned lens per target language and variant (Wendler et al. 2024)."""
+
+    command: ClassVar[str] = "lens"
 
     models: tuple[str, ...] = field(
         default=("gemma-3-270m",),
@@ -195,6 +200,7 @@ def run(config: LensConfig) -> LensResult:
         translators, kl = _translators(config, model)
         tuned_kl = tuned_kl or kl
         texts = [prompts[k].text for k in kept.index]
+        logger.info(f"lens: {name}: {len(texts)} of {len(prompts)} prompts survive the first-token filter")
         label = model.variant if model.variant not in per_variant else name
         per_variant[label] = run_lens(
             model, texts, kept.token_ids[kept.index], config.batch_size, translators
