@@ -10,6 +10,9 @@ variants are compared to the first one with paired sign-flip tests and BH across
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import xarray as xr
 from jaxtyping import Bool, Float
@@ -186,7 +189,4 @@ ANCHOR_FILE = "wendler2024_llama2.json"
 
 def anchor_values() -> dict:
     """Wendler et al.'s Llama-2 per-layer summary (committed from epfl-dlab/llm-latent-language)."""
-    import json
-    from pathlib import Path
-
     return json.loads((Path(__file__).parent / "data" / ANCHOR_FILE).read_text(encoding="utf-8"))

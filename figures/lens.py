@@ -2,7 +2,8 @@
 
 - ``lens_curves``: per target language, P(English answer) and P(target answer) per layer with
   95% bootstrap bands (one panel per language, first variant solid, others dashed);
-  the x axis is the depth fraction, so the model's curves sit beside Llama-2's.
+  the x axis is the depth fraction; Llama-2-7B's English peak (Wendler's data, zh only) is
+  marked on the Chinese panel.
 - ``lens_heatmap``: language x layer heatmap of P(English) - P(target) (first variant),
   languages ordered by their largest English lead.
 """
@@ -14,6 +15,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+
+from polylens.analysis.lens import anchor_values
 
 from .registry import figure
 from .results import Results
@@ -28,6 +31,22 @@ def _band(ax, x, stats: xr.Dataset, key: str, variant: str, color: str, dash: st
     sel = stats.sel(variant=variant)
     ax.fill_between(x, sel[f"{key}_lo"].values, sel[f"{key}_hi"].values, color=color, alpha=0.2, lw=0)
     ax.plot(x, sel[f"{key}_mean"].values, color=color, ls=dash, lw=1.5, label=label)
+
+
+def _mark_anchor(ax, lang: str) -> None:
+    """Llama-2-7B's English peak (depth, P) on the panel of the language Wendler publishes."""
+    ref = anchor_values()["values"]["Llama-2-7B"]
+    if lang == ref["lang"]:
+        ax.plot(
+            [ref["peak_depth"]],
+            [ref["peak_p_en"]],
+            marker="*",
+            ms=9,
+            color=EN_COLOR,
+            mec="black",
+            ls="none",
+            label="Llama-2-7B English peak",
+        )
 
 
 @figure(
@@ -57,6 +76,7 @@ def lens_curves(res: Results):
             _band(
                 ax, x, one, "p_target", variant, TARGET_COLOR, dash, f"target ({variant})" if first else None
             )
+        _mark_anchor(ax, lang)
         ax.set_title(f"{lang_label(lang)} (n={int(one['n_concepts'])})", fontsize=8)
         ax.set_ylim(0, 1)
     for ax in axes.flat[len(langs) :]:
@@ -65,13 +85,12 @@ def lens_curves(res: Results):
         ax.set_xlabel("depth (layer / L)")
     for ax in axes[:, 0]:
         ax.set_ylabel("probability")
-    fig.legend(loc="upper center", ncol=2 * len(variants), fontsize=8, frameon=False)
-    fig.suptitle(
-        f"{stats.attrs.get('lens_kind', '')} lens, {stats.attrs.get('prompt_kind', '')} prompts",
-        y=1.02,
-        fontsize=9,
+    fig.legend(
+        loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=2 * len(variants) + 1, fontsize=8, frameon=False
     )
-    fig.tight_layout()
+    kind = f"{stats.attrs.get('lens_kind', '')} lens, {stats.attrs.get('prompt_kind', '')} prompts"
+    fig.suptitle(kind, fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     return fig
 
 
