@@ -286,6 +286,16 @@ def summary(result: LensResult) -> str:
                 llama,
             )
             lines.append(" | ".join(row))
+    lines.append(
+        "verdict per layer 0..L (E: English > target, T: target > English, paired sign-flip, BH q<0.05 over layers, mean P >= 0.05; .: neither)"
+    )
+    for i, variant in enumerate(stats.variant.values):
+        for j, lang in enumerate(stats.lang.values):
+            codes = stats["verdict"].values[i, j]
+            lines.append(
+                f"  {variant} {lang}: "
+                + "".join({1: "E", -1: "T"}.get(int(c), ".") if c == c else "?" for c in codes)
+            )
     if result.tuned_kl is not None:
         lines.append("held-out KL(final || lens), nats: layer: logit lens -> tuned lens")
         lines += [
