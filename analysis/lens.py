@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Shaped
 
 from polylens.analysis.stats import (
     bh_adjust,
@@ -37,7 +37,9 @@ def boot_curves(
     return mean, boot
 
 
-def overtake_layer(en: Float[np.ndarray, "layer ..."], tgt: Float[np.ndarray, "layer ..."]) -> np.ndarray:
+def overtake_layer(
+    en: Float[np.ndarray, layer * rest], tgt: Float[np.ndarray, layer * rest]
+) -> Float[np.ndarray, "..."]:
     """First layer from which target > English at every later layer (NaN if not so at the output)."""
     ahead = tgt > en
     # trailing run of True along the layer axis: cumulative product from the end
@@ -82,7 +84,7 @@ def layer_verdict(
     min_mass: float = 0.05,
     n_perm: int = 10000,
     seed: int = 0,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Shaped[np.ndarray, " layer"]]:
     """Per layer: +1 English, -1 target, 0 neither (paired sign-flip, BH over layers, mass floor)."""
     test = signflip_test((p_en - p_tgt).T, n_perm=n_perm, seed=seed)
     q = bh_adjust(test["p"])

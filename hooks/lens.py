@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float, Int, Shaped
 
-from polylens.hooks.capture import hook_name
 from polylens.hooks.models import HookedModel
+from polylens.hooks.sites import hook_name
 
 VOCAB_CHUNK = 16384
 
@@ -121,7 +121,7 @@ class Unembed:
             out = out + self.bias[lo:hi]
         return self.transform(out)
 
-    def transform(self, logits: torch.Tensor) -> torch.Tensor:
+    def transform(self, logits: Float[torch.Tensor, "*batch vocab"]) -> Float[torch.Tensor, "*batch vocab"]:
         """The model's logit scale and soft-cap (identity for most models)."""
         logits = logits * self.scale if self.scale != 1.0 else logits
         if self.softcap:
@@ -158,7 +158,7 @@ def last_position_resid(model: HookedModel, texts: Sequence[str]) -> Float[torch
     def grab(point: int, stop: bool):
         """Hook storing the last position at ``point`` (and stopping the forward if ``stop``)."""
 
-        def hook(activation: torch.Tensor, hook=None):
+        def hook(activation: Float[torch.Tensor, "batch pos d"], hook=None):
             """Copy the last real token's residual; stop after the last block."""
             store[:, point] = activation[rows, last].float()
             if stop:
@@ -182,7 +182,7 @@ def lens_stats(
     resid: Float[torch.Tensor, "batch point d"],
     ids: Int[torch.Tensor, "batch answer"],
     chunk: int = VOCAB_CHUNK,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Shaped[np.ndarray, "batch point *answer"]]:
     """Exact P(answer), rank and entropy per (text, layer point), softmax streamed over vocabulary chunks.
 
     Returns ``prob`` / ``rank`` Float[batch, point, answer] (NaN where the id is -1; rank 1 =
@@ -221,7 +221,7 @@ def run_lens(
     batch_size: int = 8,
     translators: torch.nn.Module | None = None,
     chunk: int = VOCAB_CHUNK,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Shaped[np.ndarray, "prompt point *answer"]]:
     """Lens statistics for every prompt, one truncated forward per batch (optionally tuned)."""
     unembed = Unembed.of(model)
     parts: list[dict[str, np.ndarray]] = []

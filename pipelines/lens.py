@@ -12,15 +12,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import numpy as np
-import xarray as xr
-
-from polylens.analysis.lens import lens_statistics
 from polylens.errors import ConfigError
 from polylens.probes import LANGUAGES, load_probe_set
 from polylens.probes.lens_prompts import PROMPT_KINDS, REFERENCE_LANG, LensPrompt, build_prompts
+
+if TYPE_CHECKING:  # heavy modules load inside the job, so `import polylens.cli` stays light
+    import numpy as np
+    import xarray as xr
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ def prompts_for(config: LensConfig) -> tuple[list[LensPrompt], list[str], list[s
 
 def _dataset(prompts, kept, answer_langs, targets, concepts, per_variant, attrs) -> xr.Dataset:
     """Assemble lens.nc from per-variant arrays of the kept prompts."""
+    import numpy as np
+    import xarray as xr
+
     n_points = next(iter(per_variant.values()))["prob"].shape[1]
     shape = (len(per_variant), len(targets), len(concepts), n_points)
     prob = np.full((*shape, len(answer_langs)), np.nan, dtype=np.float32)
@@ -161,6 +164,8 @@ def _method_attrs(config: LensConfig, n_prompts: int) -> dict[str, str]:
     """Method metadata of the run (what makes two lens datasets comparable)."""
     from importlib.metadata import version
 
+    import numpy as np
+
     return {
         "lens_kind": config.lens,
         "prompt_kind": config.kind,
@@ -219,6 +224,8 @@ def run(config: LensConfig) -> LensResult:
 
 def _write(config: LensConfig, ds: xr.Dataset, survivors, n_prompts, tuned_kl, start: float) -> LensResult:
     """Write lens.nc, lens_stats.nc, the tuned-lens KL table and the figures."""
+    from polylens.analysis.lens import lens_statistics
+
     config.out.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(config.out / "lens.nc")
     stats = lens_statistics(ds, n_boot=config.n_boot, seed=config.seed)
@@ -231,7 +238,6 @@ def _write(config: LensConfig, ds: xr.Dataset, survivors, n_prompts, tuned_kl, s
         (config.out / "lens_tuned_kl.csv").write_text(text)
     figures: list[str] = []
     if config.figures:
-        import polylens.figures.lens  # noqa: F401 - registers the lens figures
         from polylens.figures.registry import render_all
 
         figures = sorted(render_all(config.out, config.out / "figures", only=["lens_curves", "lens_heatmap"]))
@@ -240,6 +246,8 @@ def _write(config: LensConfig, ds: xr.Dataset, survivors, n_prompts, tuned_kl, s
 
 def _fmt(stats: xr.Dataset, name: str, i: int, j: int, digits: int = 2) -> str:
     """``value [lo, hi]`` of a per (variant, lang) statistic."""
+    import numpy as np
+
     v = stats[name].values[i, j]
     if np.isnan(v):
         return "-"
@@ -304,3 +312,9 @@ def summary(result: LensResult) -> str:
         ]
     lines.append(f"{result.n_prompts} prompts, {result.seconds:.1f} s; wrote {result.out}")
     return "\n".join(lines)
+
+
+#: the CLI commands of this module: command path -> (config class, run, summary)
+COMMANDS = {
+    "lens": (LensConfig, run, summary),
+}
