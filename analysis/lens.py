@@ -38,8 +38,8 @@ def boot_curves(
 
 
 def overtake_layer(
-    en: Float[np.ndarray, layer * rest], tgt: Float[np.ndarray, layer * rest]
-) -> Float[np.ndarray, ...]:
+    en: Float[np.ndarray, "layer ..."], tgt: Float[np.ndarray, "layer ..."]
+) -> Float[np.ndarray, "..."]:
     """First layer from which target > English at every later layer (NaN if not so at the output)."""
     ahead = tgt > en
     # trailing run of True along the layer axis: cumulative product from the end
