@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from polylens.errors import ProbeError
+from polylens.probes.codeswitch import build_codeswitch
 from polylens.probes.concept_list import concept_emoji
 from polylens.probes.edge_cases import build_edge_cases
 from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS, SEED_LANGUAGES
@@ -286,4 +287,5 @@ def build_all(out_dir: str | Path) -> list[Path]:
             written.append(out / name)
         written.append(build_udhr_romanized(out / "udhr_romanized.json", out / "udhr.json"))
         written.append(build_edge_cases(out / "edge_cases.json", out, udhr))
+        written.append(build_codeswitch(out / "codeswitch.json", out))
     return written

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from jaxtyping import Float
 
+from polylens.probes import codeswitch
 from polylens.probes.languages import LATIN_LANGS, ROMANIZED_LANGS
 
 __all__ = [
@@ -146,8 +147,9 @@ class CharNgramNB:
 
 
 def heldout_units(units: list[str]) -> list[str]:
-    """Every third UDHR unit (indices 0, 3, 6, ...; includes ``a01.p1``, which edge cases use)."""
-    return [u for i, u in enumerate(units) if i % 3 == 0]
+    """Every third UDHR unit (indices 0, 3, 6, ...; includes ``a01.p1``, which edge cases use);
+    the one rule lives in ``probes.codeswitch.heldout_units`` (the code-switching set uses it too)."""
+    return codeswitch.heldout_units(units)
 
 
 def _udhr_units() -> list[str]:
