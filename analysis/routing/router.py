@@ -10,8 +10,10 @@ Pipeline per input (all CPU, no torch):
    Latin script goes through the romanized-text detector (``ngram.CharNgramNB``) and then
    py3langid restricted to the Latin-script probe languages; other shared scripts (Devanagari,
    Arabic, Cyrillic, Han) use py3langid restricted to the probe languages of that script.
-4. Failure-taxonomy findings from ``analysis.taxonomy`` (the same detectors the analysis uses).
-5. Route: romanized -> ``policy.TRANSLITERATION``; formal register -> ``policy.FORMAL_REGISTER``;
+4. Language mix (``mixed.MixAnalyser``): every language present with its share, from script runs
+   and token-level language ID; two or more languages with >= 2 tokens and >= 15% each = mixed.
+5. Failure-taxonomy findings from ``analysis.taxonomy`` (the same detectors the analysis uses).
+6. Route: mixed -> ``policy.MIXED`` (the general model, ``global``); romanized -> ``policy.TRANSLITERATION``; formal register -> ``policy.FORMAL_REGISTER``;
    otherwise the language's rule from the rules file (``rules.build_rules``) or, without a rules
    file, the language's target variant in ``probes.LANGUAGES`` (the documented default).
 """
@@ -29,6 +31,7 @@ from polylens.probes.scripts import unicode_scripts
 
 from .. import taxonomy
 from . import text as tx
+from .mixed import MAX_CHARS, MIN_SHARE, MIN_TOKENS, LangShare, MixAnalyser, is_mixed
 from .ngram import load_model
 from .rules import DEFAULT_POLICY, load_rules
 
@@ -45,7 +48,9 @@ LOW_CONFIDENCE = 0.5
 @dataclass
 class Decision:
     """A routing decision. ``category`` is the failure category that drove or best explains the
-    route (``None`` when no detector fired); ``categories`` lists every category detected."""
+    route (``None`` when no detector fired); ``categories`` lists every category detected;
+    ``languages`` every language present with its share (``mixed.LangShare`` dicts, largest first);
+    ``mixed``: two or more languages with ``MIN_TOKENS`` tokens and ``MIN_SHARE`` each."""
 
     variant: str
     lang: str | None
@@ -55,6 +60,8 @@ class Decision:
     script: str | None = None
     romanized: bool = False
     categories: list[str] = field(default_factory=list)
+    languages: list[dict] = field(default_factory=list)
+    mixed: bool = False
 
     def to_dict(self) -> dict:
         """The decision as a JSON-ready dict."""
@@ -102,6 +109,7 @@ class Router:
         self.groups = _langid_groups()
         self.nb = load_model()
         self._rom_idx = [i for i, c in enumerate(self.nb.classes_) if c.endswith("-Latn")]
+        self.mixer = MixAnalyser(self)
 
     @classmethod
     def load(cls, rules_path: str | Path | None = None, **kw) -> Router:
@@ -177,19 +185,10 @@ class Router:
             f"route: rules {Path(self.rules_path or 'dict').name}: {lang} -> {entry['variant']} ({entry.get('evidence', '')})",
         )
 
-    def route(self, text: str | bytes) -> Decision:
-        """Route one input (see the module docstring for the steps)."""
-        raw = tx.check_text(text)
-        norm = tx.normalise(raw)
-        reasons: list[str] = []
-        counts = tx.script_counts(norm)
-        lang, conf, script, romanized = self.identify(norm, counts, reasons)
-        if lang is not None and not romanized and conf < LOW_CONFIDENCE:
-            reasons.append(
-                f"low language-ID confidence ({conf:.2f}); consider {self.policy['unknown_language']}"
-            )
+    def _findings(self, raw: str, norm: str, lang: str | None, script: str | None, romanized: bool) -> dict:
+        """Failure-taxonomy category -> evidence for this input."""
         found: dict[str, str] = {}
-        if romanized:
+        if romanized and lang is not None:
             found["TRANSLITERATION"] = (
                 f"romanized {lang} (Latin script, native script {LANGUAGES[lang].script})"
             )
@@ -204,28 +203,63 @@ class Router:
         ):
             if ev:
                 found[cat] = ev
-        reasons += [f"{cat}: {ev}" for cat, ev in found.items()]
+        return found
+
+    def _language_mix(
+        self, norm: str, counts, lang: str | None, romanized: bool, reasons: list[str]
+    ) -> list[LangShare]:
+        """Every language present with its share; a single-language top entry takes the whole-text ID."""
+        shares = self.mixer.analyse(norm, None if romanized else lang, counts)
+        if shares and lang is not None and not is_mixed(shares):
+            top = shares[0]
+            shares[0] = LangShare(lang, top.script, top.share, top.letters, top.tokens, romanized)
+        if shares:
+            listed = ", ".join(f"{s.label} {s.share:.0%} ({s.tokens} tok)" for s in shares)
+            cut = f"; first {MAX_CHARS} characters" if len(norm) > MAX_CHARS else ""
+            reasons.append(f"languages: {listed} (script runs + token-level language ID{cut})")
+        return shares
+
+    def _choose(self, lang: str | None, romanized: bool, found: dict, mixed: list[LangShare]) -> tuple:
+        """(variant, primary category, reason) from the language, findings and language mix."""
+        src = self.policy.get("source", "rules file")
+        if mixed:
+            named = " + ".join(f"{s.label} {s.share:.0%}" for s in mixed)
+            v = self.policy.get("MIXED", DEFAULT_POLICY["MIXED"])
+            return v, "CODE_SWITCH", f"route: mixed input ({named}) -> general model {v} (policy: {src})"
         if lang is None:
-            variant, category = self.policy["unknown_language"], None
-            reasons.append(f"route: unknown language -> {variant}")
-        elif romanized:
-            variant, category = self.policy["TRANSLITERATION"], "TRANSLITERATION"
+            v = self.policy["unknown_language"]
+            return v, None, f"route: unknown language -> {v}"
+        if romanized:
+            v = self.policy["TRANSLITERATION"]
+            return v, "TRANSLITERATION", f"route: romanized text -> {v} (policy: {src})"
+        if "FORMAL_REGISTER" in found:
+            v = self.policy["FORMAL_REGISTER"]
+            return v, "FORMAL_REGISTER", f"route: formal register -> {v} (policy: {src})"
+        v, why = self._lang_route(lang)
+        cat = next((c for c in ("CODE_SWITCH", "UNICODE_EDGE", "LOW_RESOURCE_VARIANT") if c in found), None)
+        return v, cat, why
+
+    def route(self, text: str | bytes) -> Decision:
+        """Route one input (see the module docstring for the steps)."""
+        raw = tx.check_text(text)
+        norm = tx.normalise(raw)
+        reasons: list[str] = []
+        counts = tx.script_counts(norm)
+        lang, conf, script, romanized = self.identify(norm, counts, reasons)
+        shares = self._language_mix(norm, counts, lang, romanized, reasons)
+        mixed = [s for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE] if is_mixed(shares) else []
+        if mixed:
+            lang, romanized, script = mixed[0].lang, mixed[0].romanized, mixed[0].script
+        if lang is not None and not romanized and conf < LOW_CONFIDENCE and not mixed:
             reasons.append(
-                f"route: romanized text -> {variant} (policy: {self.policy.get('source', 'rules file')})"
+                f"low language-ID confidence ({conf:.2f}); consider {self.policy['unknown_language']}"
             )
-        elif "FORMAL_REGISTER" in found:
-            variant, category = self.policy["FORMAL_REGISTER"], "FORMAL_REGISTER"
-            reasons.append(
-                f"route: formal register -> {variant} (policy: {self.policy.get('source', 'rules file')})"
-            )
-        else:
-            variant, why = self._lang_route(lang)
-            reasons.append(why)
-            category = next(
-                (c for c in ("CODE_SWITCH", "UNICODE_EDGE", "LOW_RESOURCE_VARIANT") if c in found), None
-            )
-        if romanized and lang not in ROMANIZED_LANGS:  # pragma: no cover - model classes are fixed
-            reasons.append(f"note: romanized {lang} is outside the detector's training languages")
+        found = self._findings(raw, norm, lang, script, romanized)
+        if mixed:
+            found["CODE_SWITCH"] = "mixed input: " + ", ".join(f"{s.label} {s.share:.0%}" for s in mixed)
+        reasons += [f"{cat}: {ev}" for cat, ev in found.items()]
+        variant, category, why = self._choose(lang, romanized, found, mixed)
+        reasons.append(why)
         return Decision(
             variant=variant,
             lang=lang,
@@ -235,6 +269,8 @@ class Router:
             script=script,
             romanized=romanized,
             categories=[c for c in taxonomy.CATEGORIES if c in found],
+            languages=[s.to_dict() for s in shares],
+            mixed=bool(mixed),
         )
 
     def route_many(self, texts) -> list[Decision]:

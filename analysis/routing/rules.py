@@ -28,11 +28,12 @@ RULES_FORMAT = "polylens-router-rules/1"
 METRICS = {"margin_auc": 1, "cos_auc": 1, "peak_cos": 1, "commit": -1}
 #: category routes that do not come from the alignment statistics (seed failure taxonomy)
 DEFAULT_POLICY = {
+    "MIXED": "global",
     "TRANSLITERATION": "global",
     "FORMAL_REGISTER": "base",
     "unknown_language": "base",
     "source": "seed failure taxonomy (romanized text -> global; formal/legal register -> base); "
-    "not derived from the alignment statistics",
+    "mixed input -> global, the general model (issue 18); not derived from the alignment statistics",
 }
 _TEST = (
     "paired sign-flip permutation test over units (variant - baseline), Benjamini-Hochberg "

@@ -1,0 +1,260 @@
+"""Every language in one input, with its share: script runs, then token-level language ID.
+
+1. Words (whitespace tokens) get the script of most of their letters (``taxonomy.char_script``);
+   consecutive words of one script form a *script run* (Han and kana form one CJK run).
+2. A run in a script written by one probe language is that language (``probes.LANGUAGES``).
+   A run in another shared script (Devanagari, Arabic, Cyrillic, Han) is identified with py3langid
+   restricted to that script's probe languages.
+3. Latin runs get token-level language ID: each word's character n-gram log-likelihoods from the
+   router's naive Bayes (12 Latin-script languages + 5 romanized ones), summed over a window of
+   ``WINDOW`` words on either side, argmax per word; one-word islands join their neighbour. Each
+   resulting stretch that is not romanized is re-identified with py3langid (Latin probe languages).
+4. Shares are fractions of the letters; a word counts as one token (``letters // 2`` tokens for a
+   run in a script written without spaces).
+
+The input is *mixed* when at least two languages each have ``MIN_TOKENS`` tokens and a share of
+at least ``MIN_SHARE``: a single inserted word ("बच्चे को तेज़ fever है") is an insertion routed by
+its matrix language, not a mixed input. Only the first ``MAX_CHARS`` characters are analysed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float, Int
+
+from ..taxonomy import char_script
+from .ngram import _NON_WORD, CharNgramNB
+
+__all__ = ["LangShare", "MixAnalyser", "MIN_TOKENS", "MIN_SHARE", "WINDOW", "MAX_CHARS", "is_mixed"]
+
+#: tokens a language needs before the input counts as mixed (one inserted word does not)
+MIN_TOKENS = 2
+#: share of the letters a language needs before the input counts as mixed
+MIN_SHARE = 0.15
+#: words on either side summed into each word's token-level scores
+WINDOW = 2
+#: characters analysed (bounds the latency of very long inputs)
+MAX_CHARS = 600
+_CJK = {"Hani", "Hira", "Kana"}
+_UNSPACED = _CJK | {"Thai", "Khmr", "Laoo", "Mymr", "Tibt"}
+
+
+@dataclass(frozen=True)
+class LangShare:
+    """One language found in the input: its share of the letters, tokens, script, romanized."""
+
+    lang: str | None
+    script: str
+    share: float
+    letters: int
+    tokens: int
+    romanized: bool = False
+
+    @property
+    def label(self) -> str:
+        """``hi``, ``hi-Latn`` for romanized Hindi, ``?-Thai`` for a script no probe language uses."""
+        if self.lang is None:
+            return f"?-{self.script}"
+        return self.lang + ("-Latn" if self.romanized else "")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def is_mixed(shares: list[LangShare]) -> bool:
+    """At least two languages with ``MIN_TOKENS`` tokens and ``MIN_SHARE`` of the letters each."""
+    return sum(1 for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE) >= 2
+
+
+def _word_script(word: str) -> tuple[str | None, int]:
+    """(script of the word's first letter, number of letters); words are almost always one script."""
+    first = None
+    n = 0
+    for ch in word:
+        sc = char_script(ch)
+        if sc:
+            n += 1
+            if first is None:
+                first = sc
+    return first, n
+
+
+def script_runs(text: str) -> list[tuple[str, list[str], int, bool]]:
+    """(script key, words, letters, has kana) for each run of words in one script (Han+kana: CJK)."""
+    runs: list[tuple[str, list[str], int, bool]] = []
+    for word in text.split():
+        script, n = _word_script(word)
+        if script is None:
+            continue
+        key = "CJK" if script in _CJK else script
+        kana = script in ("Hira", "Kana") or (key == "CJK" and any(char_script(c) in ("Hira", "Kana") for c in word))
+        if runs and runs[-1][0] == key:
+            k, words, m, had = runs[-1]
+            words.append(word)
+            runs[-1] = (k, words, m + n, had or kana)
+        else:
+            runs.append((key, [word], n, kana))
+    return runs
+
+
+class GramIndex:
+    """Vectorised n-gram lookup for a ``CharNgramNB``: each known gram is one int64 key (characters
+    as indices into the model's alphabet, base ``B``; order in the top digit), found by
+    ``np.searchsorted`` instead of one dict lookup per gram."""
+
+    def __init__(self, nb: CharNgramNB):
+        self.nb = nb
+        alphabet = sorted({c for g in nb.grams_ for c in g} | {" "})
+        self.points_ = np.array([ord(c) for c in alphabet], dtype=np.int64)
+        self.base = len(alphabet) + 1
+        keys = np.array([self._key([alphabet.index(c) + 1 for c in g]) for g in nb.grams_], dtype=np.int64)
+        self.order_ = np.argsort(keys)
+        self.keys_ = keys[self.order_]
+
+    def _key(self, ids: list[int]) -> int:
+        """Key of a gram: its alphabet indices (all >= 1) as base-``B`` digits, so lengths never collide."""
+        key = 0
+        for i in ids:
+            key = key * self.base + i
+        return key
+
+    def codes(self, s: str) -> Int[np.ndarray, " char"]:
+        """Alphabet index (1..) of each character of ``s``; 0 for characters no gram contains."""
+        cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        pos = np.minimum(np.searchsorted(self.points_, cp), len(self.points_) - 1)
+        return np.where(self.points_[pos] == cp, pos + 1, 0)
+
+    def rows(self, codes: Int[np.ndarray, " char"]) -> tuple[Int[np.ndarray, " hit"], Int[np.ndarray, " hit"]]:
+        """(start position, model row) of every known n-gram (all orders) of the coded string."""
+        key, ok = np.zeros(len(codes), dtype=np.int64), np.ones(len(codes), dtype=bool)
+        keys, valid, at = [], [], []
+        for n in range(1, max(self.nb.orders) + 1):  # n-gram keys from (n-1)-gram keys
+            m = len(codes) - n + 1
+            if m <= 0:
+                break
+            c = codes[n - 1 : n - 1 + m]
+            key, ok = key[:m] * self.base + c, ok[:m] & (c > 0)
+            if n in self.nb.orders:
+                keys.append(key)
+                valid.append(ok)
+                at.append(np.arange(m))
+        if not keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        key, good, start = np.concatenate(keys), np.concatenate(valid), np.concatenate(at)
+        pos = np.minimum(np.searchsorted(self.keys_, key), len(self.keys_) - 1)
+        hit = np.flatnonzero(good & (self.keys_[pos] == key))
+        return start[hit], self.order_[pos[hit]]
+
+
+def single_run(norm: str, counts: Counter) -> list[tuple[str, list[str], int, bool]] | None:
+    """The whole text as one run when all its letters are in one script group (else ``None``)."""
+    keys = {"CJK" if s in _CJK else s for s in counts}
+    if len(keys) != 1 or len(norm) > MAX_CHARS:
+        return None
+    key = keys.pop()
+    kana = bool(counts.get("Hira", 0) + counts.get("Kana", 0))
+    return [(key, norm.split(), sum(counts.values()), kana)]
+
+
+def word_scores(index: GramIndex, words: list[str]) -> Float[np.ndarray, "word cls"]:
+    """Per word: summed n-gram log-likelihood per class. N-grams are read off the whole string
+    ``" w1 w2 ... "`` (as in training) and each belongs to the word its first letter is in (a gram
+    starting on a space belongs to the next word)."""
+    s = " " + " ".join(words) + " "
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) + 1  # offset of each word in s
+    at, rows = index.rows(index.codes(s))
+    out = np.zeros((len(words), index.nb.log_p_.shape[1]), dtype=np.float64)
+    if not len(at):
+        return out
+    word = np.clip(np.searchsorted(starts, at + 1, side="right") - 1, 0, len(words) - 1)
+    order = np.argsort(word, kind="stable")
+    edge = np.searchsorted(word[order], np.arange(len(words) + 1))
+    has = edge[1:] > edge[:-1]
+    sums = np.add.reduceat(index.nb.log_p_[rows[order]], edge[:-1][has], axis=0)
+    out[has] = sums
+    return out
+
+
+def smooth_labels(scores: Float[np.ndarray, "word cls"], window: int = WINDOW) -> list[int]:
+    """Argmax class per word of the scores summed over ``window`` words each side; islands joined."""
+    n = scores.shape[0]
+    cs = np.vstack([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    i = np.arange(n)
+    lab = (cs[np.minimum(n, i + window + 1)] - cs[np.maximum(0, i - window)]).argmax(1).tolist()
+    for k in range(n):  # a one-word island takes its left neighbour's label (right at the start)
+        left = lab[k - 1] if k else None
+        right = lab[k + 1] if k + 1 < n else None
+        if lab[k] not in (left, right) and (left is not None or right is not None):
+            lab[k] = left if left is not None else right
+    return lab
+
+
+class MixAnalyser:
+    """``MixAnalyser(router).analyse(norm_text) -> [LangShare, ...]`` (largest share first)."""
+
+    def __init__(self, router: Any):
+        self.router = router
+        self.nb: CharNgramNB = router.nb
+        self.index = GramIndex(self.nb)
+
+    def _identify(self, script: str, text: str, main: str | None = None) -> str | None:
+        """Language of a run: the script's only probe language, ``main`` (the whole-text ID, when the
+        run is the whole text), else py3langid restricted to the script's probe languages."""
+        langs = self.router.script_langs.get(script, ())
+        if len(langs) <= 1:
+            return langs[0] if langs else None
+        if main is not None:
+            return main
+        lang, _ = self.router.groups[langs].classify(text[: self.router.lid_chars])
+        return str(lang)
+
+    def _latin(self, words: list[str], main: str | None) -> list[tuple[str | None, bool, list[str]]]:
+        """Token-level ID of a Latin run: stretches of (lang, romanized, cleaned words)."""
+        clean = " ".join(_NON_WORD.sub(" ", " ".join(words).lower()).split()).split()
+        if not clean:
+            return []
+        lab = smooth_labels(word_scores(self.index, clean))
+        cuts = [0] + [k for k in range(1, len(clean)) if lab[k] != lab[k - 1]] + [len(clean)]
+        out: list[tuple[str | None, bool, list[str]]] = []
+        for a, b in zip(cuts, cuts[1:]):
+            cls = self.nb.classes_[lab[a]]
+            part = clean[a:b]
+            if cls.endswith("-Latn"):
+                out.append((cls[:-5], True, part))
+            else:
+                whole = main if len(cuts) == 2 else None
+                out.append((self._identify("Latn", " ".join(part), whole), False, part))
+        return out
+
+    def analyse(self, norm: str, main: str | None = None, counts: Counter | None = None) -> list[LangShare]:
+        """Every language in ``norm`` (normalised text) with its share, largest first. ``main``: the
+        whole-text language ID, reused for a run that is the whole text (saves a second py3langid);
+        ``counts``: letters per script of ``norm`` (``text.script_counts``), enables the one-run path."""
+        acc: dict[tuple[str | None, bool, str], list[int]] = {}
+        runs = single_run(norm, counts) if counts is not None else None
+        runs = runs if runs is not None else script_runs(norm[:MAX_CHARS])
+        whole = main if len(runs) == 1 else None
+        for key, words, n_letters, kana in runs:
+            if key == "Latn":
+                for lang, rom, part in self._latin(words, whole):
+                    a = acc.setdefault((lang, rom, "Latn"), [0, 0])
+                    a[0] += sum(len(w) for w in part)
+                    a[1] += len(part)
+                continue
+            script = ("Jpan" if kana else "Hani") if key == "CJK" else key
+            lang = self._identify(script, " ".join(words), whole)
+            tokens = n_letters // 2 if script in _UNSPACED or script == "Jpan" else len(words)
+            a = acc.setdefault((lang, False, script), [0, 0])
+            a[0] += n_letters
+            a[1] += tokens
+        total = sum(v[0] for v in acc.values()) or 1
+        shares = [
+            LangShare(lang, script, round(v[0] / total, 4), v[0], v[1], rom)
+            for (lang, rom, script), v in acc.items()
+        ]
+        return sorted(shares, key=lambda s: (-s.letters, s.label))
