@@ -55,8 +55,13 @@ def _decision_lines(d: Any, as_json: bool, prefix: str = "") -> list[str]:
     if as_json:
         return [json.dumps({**({"line": int(prefix)} if prefix else {}), **d.to_dict()}, ensure_ascii=False)]
     head = f"{prefix}: " if prefix else ""
+    langs = ", ".join(
+        f"{s['lang'] or '?'}{'-Latn' if s['romanized'] else ''} {s['share']:.0%}" for s in d.languages
+    )
+    mixed = "MIXED " if d.mixed else ""
     lines = [
-        f"{head}{d.variant}  (lang {d.lang or '?'}, confidence {d.confidence:.2f}, category {d.category or '-'})"
+        f"{head}{d.variant}  (lang {d.lang or '?'}, confidence {d.confidence:.2f}, category {d.category or '-'}; "
+        f"{mixed}languages {langs or '-'})"
     ]
     return lines + ([f"  - {reason}" for reason in d.reasons] if not prefix else [])
 

@@ -7,14 +7,15 @@
    restricted to that script's probe languages.
 3. Latin runs get token-level language ID: each word's character n-gram log-likelihoods from the
    router's naive Bayes (12 Latin-script languages + 5 romanized ones), summed over a window of
-   ``WINDOW`` words on either side, argmax per word; one-word islands join their neighbour. Each
-   resulting stretch that is not romanized is re-identified with py3langid (Latin probe languages).
+   ``WINDOW`` words on either side, argmax per word; one-word islands join their neighbour,
+   stretches under ``MIN_STRETCH`` words join a neighbour, and each stretch takes the class with the
+   highest summed scores over it (the whole-text py3langid result when it is the whole text).
 4. Shares are fractions of the letters; a word counts as one token (``letters // 2`` tokens for a
    run in a script written without spaces).
 
 The input is *mixed* when at least two languages each have ``MIN_TOKENS`` tokens and a share of
 at least ``MIN_SHARE``: a single inserted word ("बच्चे को तेज़ fever है") is an insertion routed by
-its matrix language, not a mixed input. Only the first ``MAX_CHARS`` characters are analysed.
+its matrix language, not a mixed input. Only the first ``MIX_CHARS`` characters are analysed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from jaxtyping import Float, Int
 from ..taxonomy import char_script
 from .ngram import _NON_WORD, CharNgramNB
 
-__all__ = ["LangShare", "MixAnalyser", "MIN_TOKENS", "MIN_SHARE", "WINDOW", "MAX_CHARS", "is_mixed"]
+__all__ = ["LangShare", "MixAnalyser", "MIN_TOKENS", "MIN_SHARE", "WINDOW", "MIX_CHARS", "is_mixed"]
 
 #: tokens a language needs before the input counts as mixed (one inserted word does not)
 MIN_TOKENS = 2
@@ -37,8 +38,10 @@ MIN_TOKENS = 2
 MIN_SHARE = 0.15
 #: words on either side summed into each word's token-level scores
 WINDOW = 2
+#: fewest words in a Latin stretch of one language (shorter stretches join a neighbour)
+MIN_STRETCH = 3
 #: characters analysed (bounds the latency of very long inputs)
-MAX_CHARS = 600
+MIX_CHARS = 400
 _CJK = {"Hani", "Hira", "Kana"}
 _UNSPACED = _CJK | {"Thai", "Khmr", "Laoo", "Mymr", "Tibt"}
 
@@ -152,13 +155,31 @@ class GramIndex:
 
 
 def single_run(norm: str, counts: Counter) -> list[tuple[str, list[str], int, bool]] | None:
-    """The whole text as one run when all its letters are in one script group (else ``None``)."""
+    """The text as one run when all its letters are in one script group (else ``None``); a Latin
+    run is cut to ``MIX_CHARS`` (token-level ID), other runs need no per-word work."""
     keys = {"CJK" if s in _CJK else s for s in counts}
-    if len(keys) != 1 or len(norm) > MAX_CHARS:
+    if len(keys) != 1:
         return None
     key = keys.pop()
+    if key == "Latn":
+        return [(key, norm[:MIX_CHARS].split(), 0, False)]
     kana = bool(counts.get("Hira", 0) + counts.get("Kana", 0))
     return [(key, norm.split(), sum(counts.values()), kana)]
+
+
+def text_scores(index: GramIndex, text: str) -> tuple[Float[np.ndarray, " cls"], int]:
+    """``CharNgramNB.scores(text)`` computed with the vectorised index (same n-grams, float64 sum)."""
+    clean = " ".join(_NON_WORD.sub(" ", text.lower()).split())
+    _, rows = index.rows(index.codes(" " + clean + " "))
+    return index.nb.log_p_[rows].sum(0, dtype=np.float64), len(rows)
+
+
+def text_proba(index: GramIndex, text: str) -> Float[np.ndarray, " cls"]:
+    """``CharNgramNB.predict_proba(text)`` with the vectorised index (same formula)."""
+    s, n = text_scores(index, text)
+    s = s / np.sqrt(max(n, 1))
+    p = np.exp(s - s.max())
+    return p / p.sum()
 
 
 def word_scores(index: GramIndex, words: list[str]) -> Float[np.ndarray, "word cls"]:
@@ -180,18 +201,31 @@ def word_scores(index: GramIndex, words: list[str]) -> Float[np.ndarray, "word c
     return out
 
 
-def smooth_labels(scores: Float[np.ndarray, "word cls"], window: int = WINDOW) -> list[int]:
-    """Argmax class per word of the scores summed over ``window`` words each side; islands joined."""
+def smooth_labels(scores: Float[np.ndarray, "word cls"], window: int = WINDOW) -> Int[np.ndarray, " word"]:
+    """Argmax class per word of the scores summed over ``window`` words each side; a one-word
+    island (label differs from both neighbours) takes its left neighbour's label."""
     n = scores.shape[0]
-    cs = np.vstack([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    cs = np.zeros((n + 1, scores.shape[1]))
+    np.cumsum(scores, axis=0, out=cs[1:])
     i = np.arange(n)
-    lab = (cs[np.minimum(n, i + window + 1)] - cs[np.maximum(0, i - window)]).argmax(1).tolist()
-    for k in range(n):  # a one-word island takes its left neighbour's label (right at the start)
-        left = lab[k - 1] if k else None
-        right = lab[k + 1] if k + 1 < n else None
-        if lab[k] not in (left, right) and (left is not None or right is not None):
-            lab[k] = left if left is not None else right
+    lab = (cs[np.minimum(n, i + window + 1)] - cs[np.maximum(0, i - window)]).argmax(1)
+    if n >= 3:
+        island = np.flatnonzero((lab[1:-1] != lab[:-2]) & (lab[1:-1] != lab[2:])) + 1
+        lab[island] = lab[island - 1]
     return lab
+
+
+def merge_short(cuts: list[int], min_words: int = MIN_STRETCH) -> list[int]:
+    """Stretch boundaries with every stretch shorter than ``min_words`` merged into a neighbour
+    (the shortest first; into the following stretch at the start, else into the preceding one)."""
+    cuts = list(cuts)
+    while len(cuts) > 2:
+        sizes = [b - a for a, b in zip(cuts, cuts[1:])]
+        k = min(range(len(sizes)), key=lambda i: (sizes[i], i))
+        if sizes[k] >= min_words:
+            break
+        del cuts[k + 1 if k == 0 else k]
+    return cuts
 
 
 class MixAnalyser:
@@ -214,31 +248,33 @@ class MixAnalyser:
         return str(lang)
 
     def _latin(self, words: list[str], main: str | None) -> list[tuple[str | None, bool, list[str]]]:
-        """Token-level ID of a Latin run: stretches of (lang, romanized, cleaned words)."""
+        """Token-level ID of a Latin run: stretches of (lang, romanized, cleaned words). A stretch's
+        language is the class with the highest summed word scores over it (``main`` when the
+        stretch is the whole text and not romanized)."""
         clean = " ".join(_NON_WORD.sub(" ", " ".join(words).lower()).split()).split()
         if not clean:
             return []
-        lab = smooth_labels(word_scores(self.index, clean))
-        cuts = [0] + [k for k in range(1, len(clean)) if lab[k] != lab[k - 1]] + [len(clean)]
+        scores = word_scores(self.index, clean)
+        lab = smooth_labels(scores)
+        cuts = merge_short([0, *(np.flatnonzero(lab[1:] != lab[:-1]) + 1).tolist(), len(clean)])
         out: list[tuple[str | None, bool, list[str]]] = []
         for a, b in zip(cuts, cuts[1:]):
-            cls = self.nb.classes_[lab[a]]
-            part = clean[a:b]
-            if cls.endswith("-Latn"):
-                out.append((cls[:-5], True, part))
-            else:
-                whole = main if len(cuts) == 2 else None
-                out.append((self._identify("Latn", " ".join(part), whole), False, part))
+            cls = self.nb.classes_[int(scores[a:b].sum(0).argmax())]
+            rom = cls.endswith("-Latn")
+            lang = cls[:-5] if rom else (main if main is not None and len(cuts) == 2 else cls)
+            out.append((lang, rom, clean[a:b]))
         return out
 
     def analyse(self, norm: str, main: str | None = None, counts: Counter | None = None) -> list[LangShare]:
         """Every language in ``norm`` (normalised text) with its share, largest first. ``main``: the
         whole-text language ID, reused for a run that is the whole text (saves a second py3langid);
-        ``counts``: letters per script of ``norm`` (``text.script_counts``), enables the one-run path."""
+        ``counts``: letters per script of ``norm`` (``text.script_counts``), enables the one-run path.
+        Non-Latin runs of one script are identified together (one py3langid call per script)."""
         acc: dict[tuple[str | None, bool, str], list[int]] = {}
         runs = single_run(norm, counts) if counts is not None else None
-        runs = runs if runs is not None else script_runs(norm[:MAX_CHARS])
+        runs = runs if runs is not None else script_runs(norm[:MIX_CHARS])
         whole = main if len(runs) == 1 else None
+        by_script: dict[str, list] = {}
         for key, words, n_letters, kana in runs:
             if key == "Latn":
                 for lang, rom, part in self._latin(words, whole):
@@ -247,8 +283,13 @@ class MixAnalyser:
                     a[1] += len(part)
                 continue
             script = ("Jpan" if kana else "Hani") if key == "CJK" else key
-            lang = self._identify(script, " ".join(words), whole)
             tokens = n_letters // 2 if script in _UNSPACED or script == "Jpan" else len(words)
+            got = by_script.setdefault(script, [[], 0, 0])
+            got[0] += words
+            got[1] += n_letters
+            got[2] += tokens
+        for script, (words, n_letters, tokens) in by_script.items():
+            lang = self._identify(script, " ".join(words), whole)
             a = acc.setdefault((lang, False, script), [0, 0])
             a[0] += n_letters
             a[1] += tokens

@@ -31,7 +31,7 @@ from polylens.probes.scripts import unicode_scripts
 
 from .. import taxonomy
 from . import text as tx
-from .mixed import MAX_CHARS, MIN_SHARE, MIN_TOKENS, LangShare, MixAnalyser, is_mixed
+from .mixed import MIX_CHARS, MIN_SHARE, MIN_TOKENS, LangShare, MixAnalyser, is_mixed, text_proba
 from .ngram import load_model
 from .rules import DEFAULT_POLICY, load_rules
 
@@ -119,7 +119,7 @@ class Router:
 
     # ------------------------------------------------------------------ language
     def _latin(self, seg: str, reasons: list[str]) -> tuple[str, float, bool]:
-        p = self.nb.predict_proba(seg[:NB_CHARS])
+        p = text_proba(self.mixer.index, seg[:NB_CHARS])  # = self.nb.predict_proba, vectorised
         top = int(p.argmax())
         cls = self.nb.classes_[top]
         p_rom = float(p[self._rom_idx].sum())
@@ -215,7 +215,7 @@ class Router:
             shares[0] = LangShare(lang, top.script, top.share, top.letters, top.tokens, romanized)
         if shares:
             listed = ", ".join(f"{s.label} {s.share:.0%} ({s.tokens} tok)" for s in shares)
-            cut = f"; first {MAX_CHARS} characters" if len(norm) > MAX_CHARS else ""
+            cut = f"; first {MIX_CHARS} characters" if len(norm) > MIX_CHARS else ""
             reasons.append(f"languages: {listed} (script runs + token-level language ID{cut})")
         return shares
 
