@@ -109,7 +109,8 @@ def _mix(first: tuple[str, str, bool], second: tuple[str, str, bool]) -> list[tu
 
 def _item(item_id: str, unit: str, segments: list[tuple[str, bool, str]], kind: str) -> dict:
     """One unit of the probe file: the text, gold segments as character spans, letter shares."""
-    text, spans, letters = "", [], {}
+    text, spans = "", []
+    letters: dict[str, int] = {}
     for lang, rom, seg in segments:
         text += (" " if text else "") + seg
         key = lang + ("-Latn" if rom else "")
@@ -131,7 +132,9 @@ def mix_items(udhr: dict, romanized: dict, units: list[str] | None = None) -> li
     pairs += [((a, False), (b, False)) for a, b in EXTRA_PAIRS]
     items = []
     for i, unit in enumerate(units):
+
         def text(lang: str, is_rom: bool, unit: str = unit) -> tuple[str, str, bool]:
+            """(language, its text of this unit, romanized)."""
             return lang, (rom if is_rom else by_id)[unit][lang], is_rom
 
         for (a, ra), (b, rb) in pairs:

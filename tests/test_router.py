@@ -432,3 +432,97 @@ def test_single_variant_results_route_everything_to_base(tmp_path):
     r = Router(rules)
     d = r.route("बच्चे को बहुत तेज़ बुखार है।")
     assert d.variant == "base" and any("not in the rules" in x for x in d.reasons)
+
+
+# ------------------------------------------------------------------ code-switched input (issue 18)
+from polylens.analysis.routing import cs_eval, mixed  # noqa: E402
+from polylens.probes import codeswitch  # noqa: E402
+
+
+def _shares(d) -> dict[str, float]:
+    return {s["lang"] + ("-Latn" if s["romanized"] else ""): s["share"] for s in d.languages}
+
+
+def test_issue_example_names_hindi_and_english_with_shares(router):
+    d = router.route("मेरे बच्चे को fever है and he is not eating")
+    shares = _shares(d)
+    assert set(shares) == {"hi", "en"}, d.reasons
+    assert shares["en"] == pytest.approx(21 / 34, abs=1e-3) and shares["hi"] == pytest.approx(
+        13 / 34, abs=1e-3
+    )
+    assert d.mixed and d.variant == "global" and d.category == "CODE_SWITCH"
+    assert "mixed input" in d.reasons[-1] and "hi 38%" in d.reasons[-1]
+
+
+def test_single_inserted_word_is_named_but_routed_by_matrix_language(router):
+    d = router.route("बच्चे को तेज़ fever है।")
+    assert set(_shares(d)) == {"hi", "en"} and not d.mixed
+    assert d.lang == "hi" and d.variant == "fire"
+
+
+def test_romanized_hindi_mixed_with_english_keeps_the_romanized_label(router):
+    d = router.route("mujhe bahut tez bukhar hai and he is not eating")
+    assert d.mixed and {"hi-Latn", "en"} <= set(_shares(d)), d.reasons
+    assert d.variant == "global"
+
+
+@pytest.mark.parametrize("lang", ["hi", "bn"])
+def test_romanized_heldout_units_stay_one_romanized_language(router, lang):
+    held = ngram.heldout_set()
+    for s in probes.load_probe_set("udhr_romanized").stimuli:
+        if s.lang == lang and s.unit in held:
+            d = router.route(s.text)
+            assert d.romanized and d.lang == lang and not d.mixed, (s.unit, d.reasons)
+            assert d.languages[0]["lang"] == lang and d.languages[0]["romanized"]
+
+
+def test_mixed_policy_comes_from_the_rules_file():
+    rules = {"format": "polylens-router-rules/1", "languages": {}, "policy": {"MIXED": "base"}}
+    d = Router(rules).route("मेरे बच्चे को fever है and he is not eating")
+    assert d.mixed and d.variant == "base"
+
+
+def test_codeswitch_set_rebuilds_byte_identically(tmp_path):
+    out = codeswitch.build_codeswitch(tmp_path / "codeswitch.json")
+    assert out.read_bytes() == codeswitch.DEFAULT_PATH.read_bytes()
+    items = codeswitch.load_items()
+    held = set(ngram.heldout_set())
+    assert all(i["id"].split("-")[1] in held for i in items)
+    for it in items:  # gold spans cover the text and shares sum to 1
+        assert sum(it["gold_shares"].values()) == pytest.approx(1, abs=1e-3)
+        assert " ".join(it["text"][a:b] for _, a, b in it["segments"]) == it["text"]
+
+
+def test_phrase_cutting():
+    assert codeswitch.phrases("one two, three four; five.") == ["one two,", "three four;", "five."]
+    assert codeswitch.phrases("one two three four") == ["one two", "three four"]
+    assert codeswitch.phrases("人人生而自由") == ["人人生", "而自由"]
+
+
+def test_vectorised_ngram_scores_equal_the_naive_bayes_scores(router):
+    for s in probes.load_probe_set("udhr").stimuli[:200]:
+        a, n = router.nb.scores(s.text)
+        b, m = mixed.text_scores(router.mixer.index, s.text)
+        assert n == m and np.allclose(a, b, rtol=1e-4)  # nb.scores sums in float32
+    w = ["all", "human", "beings"]
+    assert mixed.word_scores(router.mixer.index, w).sum(0) == pytest.approx(
+        router.nb.scores("all human beings")[0], rel=1e-5
+    )
+
+
+def test_smoothing_and_short_stretches():
+    scores = np.array([[5.0, 0], [5, 0], [0, 1], [5, 0], [5, 0], [0, 9], [0, 9], [0, 9]])
+    lab = mixed.smooth_labels(scores, window=0)
+    assert lab.tolist() == [0, 0, 0, 0, 0, 1, 1, 1]  # the one-word island joins its left neighbour
+    assert mixed.merge_short([0, 2, 3, 8], min_words=3) == [0, 3, 8]
+    assert mixed.merge_short([0, 1, 8], min_words=3) == [0, 8]
+
+
+def test_codeswitch_evaluation_floors(router):
+    res = cs_eval.evaluate_codeswitch(router)
+    tp, fp, fn = (sum(res[k].values()) for k in ("tp", "fp", "fn"))
+    assert tp / (tp + fp) >= 0.97 and tp / (tp + fn) >= 0.93
+    mixed_items, mono = res["kinds"]["mixed"], res["kinds"]["mono"]
+    assert mixed_items["routed as mixed"] / mixed_items["n"] >= 0.85
+    assert mono["routed as mixed"] / mono["n"] <= 0.02
+    assert res["share_mae"] < 0.1

@@ -68,7 +68,9 @@ def evaluate_codeswitch(router: Router, path=codeswitch.DEFAULT_PATH) -> dict:
         r["exact set"] += gold == got
         r["routed as mixed"] += d.mixed
         if it["kind"] == "mixed":
-            pred = {s["lang"] + ("-Latn" if s["romanized"] else ""): s["share"] for s in d.languages if s["lang"]}
+            pred = {
+                s["lang"] + ("-Latn" if s["romanized"] else ""): s["share"] for s in d.languages if s["lang"]
+            }
             share_err += [abs(pred.get(g, 0.0) - v) for g, v in it["gold_shares"].items()]
     return {
         "tp": dict(tp),
@@ -88,9 +90,25 @@ def precision_recall_rows(res: dict) -> list[dict]:
     rows = []
     for g in labels:
         tp, fp, fn = res["tp"].get(g, 0), res["fp"].get(g, 0), res["fn"].get(g, 0)
-        rows.append({"lang": g, "present": tp + fn, "named": tp + fp, "precision": _ci(tp, tp + fp), "recall": _ci(tp, tp + fn)})
+        rows.append(
+            {
+                "lang": g,
+                "present": tp + fn,
+                "named": tp + fp,
+                "precision": _ci(tp, tp + fp),
+                "recall": _ci(tp, tp + fn),
+            }
+        )
     tp, fp, fn = (sum(res[k].values()) for k in ("tp", "fp", "fn"))
-    rows.append({"lang": "micro (all)", "present": tp + fn, "named": tp + fp, "precision": _ci(tp, tp + fp), "recall": _ci(tp, tp + fn)})
+    rows.append(
+        {
+            "lang": "micro (all)",
+            "present": tp + fn,
+            "named": tp + fp,
+            "precision": _ci(tp, tp + fp),
+            "recall": _ci(tp, tp + fn),
+        }
+    )
     return rows
 
 

@@ -95,7 +95,9 @@ def script_runs(text: str) -> list[tuple[str, list[str], int, bool]]:
         if script is None:
             continue
         key = "CJK" if script in _CJK else script
-        kana = script in ("Hira", "Kana") or (key == "CJK" and any(char_script(c) in ("Hira", "Kana") for c in word))
+        kana = script in ("Hira", "Kana") or (
+            key == "CJK" and any(char_script(c) in ("Hira", "Kana") for c in word)
+        )
         if runs and runs[-1][0] == key:
             k, words, m, had = runs[-1]
             words.append(word)
@@ -132,7 +134,9 @@ class GramIndex:
         pos = np.minimum(np.searchsorted(self.points_, cp), len(self.points_) - 1)
         return np.where(self.points_[pos] == cp, pos + 1, 0)
 
-    def rows(self, codes: Int[np.ndarray, " char"]) -> tuple[Int[np.ndarray, " hit"], Int[np.ndarray, " hit"]]:
+    def rows(
+        self, codes: Int[np.ndarray, " char"]
+    ) -> tuple[Int[np.ndarray, " hit"], Int[np.ndarray, " hit"]]:
         """(start position, model row) of every known n-gram (all orders) of the coded string."""
         key, ok = np.zeros(len(codes), dtype=np.int64), np.ones(len(codes), dtype=bool)
         keys, valid, at = [], [], []

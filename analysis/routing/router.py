@@ -26,12 +26,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS
+from polylens.probes.languages import LANGUAGES
 from polylens.probes.scripts import unicode_scripts
 
 from .. import taxonomy
 from . import text as tx
-from .mixed import MIX_CHARS, MIN_SHARE, MIN_TOKENS, LangShare, MixAnalyser, is_mixed, text_proba
+from .mixed import MIN_SHARE, MIN_TOKENS, MIX_CHARS, LangShare, MixAnalyser, is_mixed, text_proba
 from .ngram import load_model
 from .rules import DEFAULT_POLICY, load_rules
 
@@ -247,7 +247,9 @@ class Router:
         counts = tx.script_counts(norm)
         lang, conf, script, romanized = self.identify(norm, counts, reasons)
         shares = self._language_mix(norm, counts, lang, romanized, reasons)
-        mixed = [s for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE] if is_mixed(shares) else []
+        mixed = (
+            [s for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE] if is_mixed(shares) else []
+        )
         if mixed:
             lang, romanized, script = mixed[0].lang, mixed[0].romanized, mixed[0].script
         if lang is not None and not romanized and conf < LOW_CONFIDENCE and not mixed:
