@@ -257,7 +257,7 @@ def test_build_all_reproduces_committed_bytes(tmp_path):
     if not freedict_available():
         pytest.skip("Debian dict-freedict-eng-* not installed: medical verification would differ")
     written = build_all(tmp_path)
-    assert len(written) == 7
+    assert len(written) == 8  # + codeswitch.json (issue 18)
     for path in written:
         assert path.read_bytes() == (DATA_DIR / path.name).read_bytes(), path.name
 
