@@ -42,5 +42,7 @@ def format_excluded(counts: pd.DataFrame) -> str:
         detail = ", ".join(
             f"{k} {int(v)}" for k, v in r.items() if k not in ("lang", "n_stimuli", "n_excluded") and v
         )
-        lines.append(f"  {r['lang']}: {r['n_excluded']}/{r['n_stimuli']}" + (f" ({detail})" if detail else ""))
+        lines.append(
+            f"  {r['lang']}: {r['n_excluded']}/{r['n_stimuli']}" + (f" ({detail})" if detail else "")
+        )
     return "\n".join(lines)

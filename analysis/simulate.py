@@ -12,7 +12,13 @@ __all__ = ["synthetic_block", "free_commitment_layers"]
 
 
 def synthetic_block(
-    n_data: int, n_units: int, n_layers: int, d: int, seed: int, planted_layer: int | None = None, signal: float = 1.0
+    n_data: int,
+    n_units: int,
+    n_layers: int,
+    d: int,
+    seed: int,
+    planted_layer: int | None = None,
+    signal: float = 1.0,
 ) -> Float[np.ndarray, "data layer lang unit d"]:
     """Reference + one language per dataset: AR(1) over layers, a shared anisotropic offset.
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float
 
-from .intervals import nanquantile_sorted, percentile_ci
+from .intervals import percentile_ci
 
 __all__ = ["peak_summary", "run_min", "max_run_threshold", "first_run_above"]
 
 
-def _argmax_nan(a: Float[np.ndarray, "*shape"], axis: int) -> tuple[Float[np.ndarray, "*rest"], Float[np.ndarray, "*rest"]]:
+def _argmax_nan(
+    a: Float[np.ndarray, "*shape"], axis: int
+) -> tuple[Float[np.ndarray, "*rest"], Float[np.ndarray, "*rest"]]:
     """(max, index of max) along ``axis`` ignoring NaN; NaN for all-NaN slices."""
     filled = np.where(np.isnan(a), -np.inf, a)
     allnan = np.isnan(a).all(axis)
@@ -72,12 +74,20 @@ def max_run_threshold(
     window of ``k`` layers is entirely above ``c`` then has family-wise false-positive rate
     <= alpha over the whole layer scan (the scan statistic's own null distribution).
     """
-    stat = run_min(np.moveaxis(null_z, -1, -2), k).max(-1)  # (*batch, perm)
-    return nanquantile_sorted(stat, 1 - alpha, axis=-1)
+    stat = np.sort(run_min(np.moveaxis(null_z, -1, -2), k).max(-1), -1)  # (*batch, perm)
+    # permutation-test order statistic with the observed data counted as one draw of the null:
+    # reject iff stat_obs > the ceil((1 - alpha)(P + 1))-th smallest of P null draws (exact level)
+    rank = int(np.ceil((1 - alpha) * (stat.shape[-1] + 1)))
+    if rank > stat.shape[-1]:
+        return np.full(stat.shape[:-1], np.inf)
+    return stat[..., rank - 1]
 
 
 def first_run_above(
-    z: Float[np.ndarray, "*batch layer"], c: Float[np.ndarray, "*batch"], k: int, layers: Float[np.ndarray, " layer"]
+    z: Float[np.ndarray, "*batch layer"],
+    c: Float[np.ndarray, "*batch"],
+    k: int,
+    layers: Float[np.ndarray, " layer"],
 ) -> Float[np.ndarray, "*batch"]:
     """First layer starting a window of ``k`` layers with ``z > c`` throughout; NaN = never."""
     above = run_min(z, k) > np.asarray(c)[..., None]
