@@ -174,6 +174,18 @@ def _summaries(
     }
 
 
+def _peak_points(out: Vars, n_layers: int) -> dict[str, Float[np.ndarray, "variant lang *layer"]]:
+    """PEAK_VARS point curves plus the CI bounds at each curve's own peak layer (``<m>_lo/_hi``)."""
+    points = {n: out[n][1].astype(np.float64) for n in PEAK_VARS}
+    for n in PEAK_VARS:
+        at = _peak(points[n], -1, np.arange(n_layers, dtype=np.float64))[1]
+        idx = np.nan_to_num(at).astype(int)[..., None]
+        ci = out[n + "_ci"][1]
+        points[n + "_lo"] = np.take_along_axis(ci[..., 0], idx, -1)[..., 0]
+        points[n + "_hi"] = np.take_along_axis(ci[..., 1], idx, -1)[..., 0]
+    return points
+
+
 def _peaks(
     boots: dict[str, Float[np.ndarray, "variant lang layer boot"]],
     points: dict[str, Float[np.ndarray, "variant lang layer"]],
@@ -309,13 +321,7 @@ def analyze(
     mar_pt = out["margin"][1].astype(np.float64)
     null_mean = um.null_mean.transpose(*DIMS3).values.astype(np.float64)
     perm = um.null_perm_cos.transpose(*DIMS3, "perm").values.astype(np.float64)
-    points = {n: out[n][1].astype(np.float64) for n in PEAK_VARS}
-    for n in PEAK_VARS:  # CI bounds at each layer, for the retrieval peak's exact widening
-        at = _peak(points[n], -1, np.arange(layers.size, dtype=np.float64))[1]
-        idx = np.nan_to_num(at).astype(int)[..., None]
-        ci = out[n + "_ci"][1]
-        points[n + "_lo"] = np.take_along_axis(ci[..., 0], idx, -1)[..., 0]
-        points[n + "_hi"] = np.take_along_axis(ci[..., 1], idx, -1)[..., 0]
+    points = _peak_points(out, layers.size)
     out.update(_summaries(cos_pt, boots, mar_pt, null_mean, perm, points, layers, tau, k, ci_level))
     cos_u = pu["cos"].values.astype(np.float64)  # (v, g, L, u)
     out.update(_unit_commitment(cos_u, pu["null_q95_u"].values, w, layers, tau, k, unit, ci_level))

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5netcdf
 import numpy as np
 import xarray as xr
-from jaxtyping import Float, Int
+from jaxtyping import Float, Int, Shaped
 
 from polylens.errors import StorageError
 from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, dataset_attrs, differences
@@ -170,7 +170,7 @@ def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Datas
     return ds
 
 
-def hygiene_coord(probe_set, langs: list[str], units: list[str]) -> np.ndarray:
+def hygiene_coord(probe_set, langs: list[str], units: list[str]) -> Shaped[np.ndarray, "lang unit"]:
     """(lang, unit) comma-joined hygiene flags of each stimulus ("" = clean or no stimulus)."""
     out = np.full((len(langs), len(units)), "", dtype=object)
     lang_ix, unit_ix = {l: i for i, l in enumerate(langs)}, {u: i for i, u in enumerate(units)}
