@@ -27,13 +27,14 @@ from jaxtyping import Bool, Float
 
 from . import stats as st
 from .alignment_io import write_results
-from .commitment import commitment_layer, layer_labels, threshold_sweep
+from .commitment import commitment_free, commitment_layer, layer_labels, threshold_sweep
 from .core import unit_dim_of, unit_metrics
+from .stats import first_run_above
 from .variant_tests import variant_tests
 
 __all__ = ["analyze", "run_analysis", "DEFAULT_TAUS", "METHOD_VERSION", "CURVE_VARS"]
 
-METHOD_VERSION = "alignment-1"
+METHOD_VERSION = "alignment-2"
 DEFAULT_TAUS = np.round(np.arange(0.50, 0.9901, 0.05), 2)
 #: per-unit metrics whose mean-over-units curves get bootstrap CIs
 CURVE_VARS = ("cos", "cos_centred", "margin", "margin_z", "retrieval_fwd", "retrieval_bwd", "retrieval_mexa")
@@ -44,6 +45,9 @@ NOTES = (
     "units present in both); CIs: percentile bootstrap over units; commitment CI bound inf = "
     "never commits; retrieval bootstrap resamples fixed per-unit indicators"
 )
+CENTRED_NULL = ("null_centred_mean", "null_centred_std", "null_centred_q95")
+#: curves whose peak gets a selection-aware CI and peak-layer distribution (``peak_<m>...``)
+PEAK_VARS = ("cos_centred", "retrieval_mexa")
 Vars = dict[str, Any]  # name -> (dims, values): the data_vars of the results Dataset
 
 
@@ -75,6 +79,20 @@ def _ci(
     return st.percentile_ci(b, level)
 
 
+def _curve_ci(
+    name: str,
+    unit_values: Float[np.ndarray, "variant lang layer unit"],
+    boot: Float[np.ndarray, "*shape boot"],
+    level: float,
+) -> Float[np.ndarray, "*shape 2"]:
+    """Exact (Clopper-Pearson) CI for 0/1 retrieval proportions, percentile bootstrap otherwise."""
+    if not name.startswith("retrieval"):
+        return _ci(boot, level)
+    ok = ~np.isnan(unit_values)
+    hits = np.where(ok, unit_values, 0).sum(-1).round().astype(np.int64)
+    return st.proportion_ci(hits, ok.sum(-1), level)
+
+
 def _peak(
     a: Float[np.ndarray, "*shape"], axis: int, layers: Float[np.ndarray, " layer"]
 ) -> tuple[Float[np.ndarray, "*rest"], Float[np.ndarray, "*rest"]]:
@@ -97,13 +115,20 @@ def _curves(
         point, boot = st.boot_means(pu[name].values, w)
         boots[name] = boot
         out[name] = (DIMS3, point.astype(np.float32))
-        out[name + "_ci"] = (DIMS3 + ("ci",), _ci(boot, level).astype(np.float32))
+        out[name + "_ci"] = (
+            DIMS3 + ("ci",),
+            _curve_ci(name, pu[name].values, boot, level).astype(np.float32),
+        )
         out["unit_" + name] = (
             ("variant", "lang", unit, "layer"),
             pu[name].transpose("variant", "lang", unit, "layer").values,
         )
-    for name in ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased"):
+    for name in ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased", *CENTRED_NULL):
         out[name] = (DIMS3, um[name].transpose(*DIMS3).values)
+    nc_mean, nc_std = out["null_centred_mean"][1], out["null_centred_std"][1]
+    out["cos_centred_diff"] = (DIMS3, (out["cos_centred"][1] - nc_mean).astype(np.float32))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["cos_centred_z"] = (DIMS3, ((out["cos_centred"][1] - nc_mean) / nc_std).astype(np.float32))
     null_mean, null_std = um.null_mean.transpose(*DIMS3).values, um.null_std.transpose(*DIMS3).values
     with np.errstate(divide="ignore", invalid="ignore"):
         out["margin_zscore"] = (DIMS3, ((out["cos"][1] - null_mean) / null_std).astype(np.float32))
@@ -114,7 +139,9 @@ def _summaries(
     cos_pt: Float[np.ndarray, "variant lang layer"],
     boots: dict[str, Float[np.ndarray, "variant lang layer boot"]],
     mar_pt: Float[np.ndarray, "variant lang layer"],
-    q95: Float[np.ndarray, "variant lang layer"],
+    null_mean: Float[np.ndarray, "variant lang layer"],
+    perm: Float[np.ndarray, "variant lang layer perm"],
+    points: dict[str, Float[np.ndarray, "variant lang layer"]],
     layers: Float[np.ndarray, " layer"],
     tau: float,
     k: int,
@@ -127,9 +154,12 @@ def _summaries(
     mvb, _ = _peak(boots["margin"], -2, layers)
     cl = commitment_layer(cos_pt, tau, k, axis=-1, layers=layers)
     clb = commitment_layer(cos_bt, tau, k, axis=-2, layers=layers)
-    clf = commitment_layer(cos_pt, q95, k, axis=-1, layers=layers)
-    clfb = commitment_layer(cos_bt, q95[..., None], k, axis=-2, layers=layers)
+    clf, crit = commitment_free(cos_pt, perm, k, layers)
+    z_b = (boots["margin"] + (null_mean - perm.mean(-1))[..., None]) / perm.std(-1, ddof=1)[..., None]
+    clfb = first_run_above(np.moveaxis(z_b, -1, -2), crit[..., None], k, layers)  # (v, g, boot)
     return {
+        **_peaks(boots, points, layers, level),
+        "commit_free_crit": (DIMS2, crit),
         "peak_cos": (DIMS2, pv),
         "peak_cos_ci": (ci2, _ci(pvb, level)),
         "peak_layer": (DIMS2, pl),
@@ -142,6 +172,42 @@ def _summaries(
         "commit_layer_free": (DIMS2, clf),
         "commit_layer_free_ci": (ci2, _ci(clfb, level, never_is_inf=True)),
     }
+
+
+def _peak_points(out: Vars, n_layers: int) -> dict[str, Float[np.ndarray, "variant lang *layer"]]:
+    """PEAK_VARS point curves plus the CI bounds at each curve's own peak layer (``<m>_lo/_hi``)."""
+    points = {n: out[n][1].astype(np.float64) for n in PEAK_VARS}
+    for n in PEAK_VARS:
+        at = _peak(points[n], -1, np.arange(n_layers, dtype=np.float64))[1]
+        idx = np.nan_to_num(at).astype(int)[..., None]
+        ci = out[n + "_ci"][1]
+        points[n + "_lo"] = np.take_along_axis(ci[..., 0], idx, -1)[..., 0]
+        points[n + "_hi"] = np.take_along_axis(ci[..., 1], idx, -1)[..., 0]
+    return points
+
+
+def _peaks(
+    boots: dict[str, Float[np.ndarray, "variant lang layer boot"]],
+    points: dict[str, Float[np.ndarray, "variant lang layer"]],
+    layers: Float[np.ndarray, " layer"],
+    level: float,
+) -> Vars:
+    """Selection-aware peak of each PEAK_VARS curve: value, CI, layer, modal layer and its share."""
+    out: Vars = {}
+    for name in PEAK_VARS:
+        p = st.peak_summary(points[name], boots[name], layers, level)
+        ci = p["ci"]
+        if name.startswith("retrieval"):  # widen by the exact CI at the selected layer (0-of-n > 0)
+            ci = np.stack(
+                [np.fmin(ci[..., 0], points[name + "_lo"]), np.fmax(ci[..., 1], points[name + "_hi"])], -1
+            )
+        out[f"peak_{name}"] = (DIMS2, p["value"])
+        out[f"peak_{name}_ci"] = (DIMS2 + ("ci",), ci)
+        out[f"peak_{name}_layer"] = (DIMS2, p["layer"])
+        out[f"peak_{name}_layer_ci"] = (DIMS2 + ("ci",), p["layer_ci"])
+        out[f"peak_{name}_modal_layer"] = (DIMS2, p["modal_layer"])
+        out[f"peak_{name}_modal_share"] = (DIMS2, p["modal_share"])
+    return out
 
 
 def _unit_commitment(
@@ -253,8 +319,10 @@ def analyze(
     out, boots = _curves(pu, um, w, unit, ci_level)
     cos_pt = out["cos"][1].astype(np.float64)
     mar_pt = out["margin"][1].astype(np.float64)
-    q95 = um.null_q95_mean.transpose(*DIMS3).values.astype(np.float64)
-    out.update(_summaries(cos_pt, boots, mar_pt, q95, layers, tau, k, ci_level))
+    null_mean = um.null_mean.transpose(*DIMS3).values.astype(np.float64)
+    perm = um.null_perm_cos.transpose(*DIMS3, "perm").values.astype(np.float64)
+    points = _peak_points(out, layers.size)
+    out.update(_summaries(cos_pt, boots, mar_pt, null_mean, perm, points, layers, tau, k, ci_level))
     cos_u = pu["cos"].values.astype(np.float64)  # (v, g, L, u)
     out.update(_unit_commitment(cos_u, pu["null_q95_u"].values, w, layers, tau, k, unit, ci_level))
     out.update(_sweep(cos_u, cos_pt, taus_, k, layers))

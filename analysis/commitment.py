@@ -11,7 +11,9 @@ import numpy as np
 from jaxtyping import Bool, Float
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["first_run", "commitment_layer", "threshold_sweep", "layer_labels"]
+from .stats import first_run_above, max_run_threshold
+
+__all__ = ["first_run", "commitment_layer", "threshold_sweep", "layer_labels", "commitment_free", "null_z"]
 
 
 def first_run(cond: Bool[np.ndarray, "*shape"], k: int, axis: int = -1) -> Float[np.ndarray, "*rest"]:
@@ -71,3 +73,32 @@ def threshold_sweep(
     with np.errstate(invalid="ignore"):
         cond = metric[None] >= taus
     return first_run(cond, k)
+
+
+def null_z(
+    curve: Float[np.ndarray, "*batch layer"], perm_means: Float[np.ndarray, "*batch layer perm"]
+) -> tuple[Float[np.ndarray, "*batch layer"], Float[np.ndarray, "*batch layer perm"]]:
+    """``curve`` and each null curve standardised by the per-layer null mean and SD."""
+    mu = np.nanmean(perm_means, -1)
+    sd = np.nanstd(perm_means, -1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (curve - mu) / sd, (perm_means - mu[..., None]) / sd[..., None]
+
+
+def commitment_free(
+    curve: Float[np.ndarray, "*batch layer"],
+    perm_means: Float[np.ndarray, "*batch layer perm"],
+    k: int,
+    layers: Float[np.ndarray, " layer"],
+    alpha: float = 0.05,
+) -> tuple[Float[np.ndarray, "*batch"], Float[np.ndarray, "*batch"]]:
+    """Threshold-free commitment with family-wise error control over the layer scan.
+
+    The curve is standardised per layer against its mismatched-concept null (derangement means
+    ``perm_means``); it commits at the first layer starting ``k`` consecutive layers whose z
+    all exceed c, the (1 - alpha) quantile of the null's own max-over-layers k-run minimum.
+    Returns (commitment layer, NaN = never; critical value c).
+    """
+    z, zn = null_z(curve, perm_means)
+    c = max_run_threshold(zn, k, alpha)
+    return first_run_above(z, c, k, layers), c

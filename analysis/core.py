@@ -29,7 +29,12 @@ __all__ = ["unit_dim_of", "block_metrics", "unit_metrics", "derangements", "UNIT
 #: outputs of the kernel with a unit axis: Float[..., lang, unit]
 UNIT_VARS = ("cos", "cos_centred", "null_mean_u", "null_std_u", "null_q95_u", "retr_fwd_u", "retr_bwd_u")
 #: outputs per (…, lang) cell
-CELL_VARS = ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased")
+CELL_VARS = (
+    "null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased",
+    "null_centred_mean", "null_centred_std", "null_centred_q95",
+)  # fmt: skip
+#: outputs per (…, lang, perm): the mean mismatched raw cosine under each derangement
+PERM_VARS = ("null_perm_cos",)
 
 _CORE = ("variant", "lang", "layer", "d")
 
@@ -40,7 +45,8 @@ CellArray = Float[np.ndarray, "*batch lang"]
 #: the kernel's outputs: UNIT_VARS then CELL_VARS
 KernelOutputs = tuple[
     UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray,
-    CellArray, CellArray, CellArray, CellArray, CellArray,
+    CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray,
+    Float[np.ndarray, "*batch lang perm"],
 ]  # fmt: skip
 
 
@@ -102,9 +108,10 @@ def block_metrics(
     cos = np.where(joint, np.diagonal(S, axis1=-2, axis2=-1), np.nan)
     null_mean_u, null_std_u, null_mean, null_std = _mismatch_moments(S, joint, pair)
     null_q95_u, retr_fwd_u, retr_bwd_u = _mismatch_quantile_and_retrieval(S, joint, pair, q)
-    null_q95_mean = _derangement_null(S, joint, perms, q)
+    null_q95_mean, perm_cos = _derangement_null(S, joint, perms, q)
     del S, pair
-    cos_centred, cka, cka_db = _centred_metrics(x, valid, joint, ref_idx)
+    cos_centred, cka, cka_db, Sc = _centred_metrics(x, valid, joint, ref_idx)
+    c_q, c_perm = _derangement_null(Sc, joint, perms, q)
     f32 = np.float32
     return (
         cos.astype(f32),
@@ -119,6 +126,10 @@ def block_metrics(
         null_q95_mean.astype(f32),
         cka.astype(f32),
         cka_db.astype(f32),
+        np.nanmean(c_perm, -1).astype(f32),
+        np.nanstd(c_perm, -1, ddof=1).astype(f32),
+        c_q.astype(f32),
+        perm_cos.astype(f32),
     )
 
 
@@ -186,8 +197,8 @@ def _derangement_null(
     joint: Bool[np.ndarray, "*batch lang unit"],
     perms: Int[np.ndarray, "perm unit"],
     q: float,
-) -> CellArray:
-    """q-quantile of mean_i S[i, pi(i)] over derangements pi (missing pairs skipped)."""
+) -> tuple[CellArray, Float[np.ndarray, "*batch lang perm"]]:
+    """q-quantile of mean_i S[i, pi(i)] over derangements pi (missing pairs skipped), and those means."""
     rows = np.arange(S.shape[-1])[None, :]
     g = S[..., rows, perms]  # (..., G, P, U)
     gv = joint[..., None, :] & np.take_along_axis(
@@ -197,7 +208,7 @@ def _derangement_null(
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         perm_means = np.where(gv, g, 0).sum(-1) / gv.sum(-1)
-    return nanquantile_sorted(perm_means, q, axis=-1)
+    return nanquantile_sorted(perm_means, q, axis=-1), perm_means
 
 
 def _centred_metrics(
@@ -205,8 +216,8 @@ def _centred_metrics(
     valid: Bool[np.ndarray, "*batch lang unit"],
     joint: Bool[np.ndarray, "*batch lang unit"],
     ref_idx: int,
-) -> tuple[UnitArray, CellArray, CellArray]:
-    """Language-centred cosine to the reference (each language centred on its own units) and CKA."""
+) -> tuple[UnitArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"]]:
+    """Language-centred cosine to the reference, CKA, and the centred cosine matrix (for its null)."""
     nv = np.maximum(valid.sum(-1), 1)[..., None, None]
     mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
     xc = np.where(valid[..., None], x - mu, 0)
@@ -215,13 +226,16 @@ def _centred_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         cos_centred = cos_centred / (ncn[..., ref_idx : ref_idx + 1, :] * ncn)
     cos_centred = np.where(joint, cos_centred, np.nan)
+    xcn = xc / np.where(ncn > 0, ncn, 1)[..., None]
+    Sc = xcn[..., ref_idx : ref_idx + 1, :, :] @ np.swapaxes(xcn, -1, -2)
+    del xcn
     # CKA ref vs lang over joint units (grams of already-centred features)
     grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
     del xc
     kr = grams[..., ref_idx : ref_idx + 1, :, :]
     cka = cka_from_grams(kr, grams, joint, debiased=False)
     cka_db = cka_from_grams(kr, grams, joint, debiased=True)
-    return cos_centred, cka, cka_db
+    return cos_centred, cka, cka_db, Sc
 
 
 def unit_metrics(
@@ -255,13 +269,14 @@ def unit_metrics(
         da,
         kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
         input_core_dims=[core],
-        output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS),
+        output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS) + [["lang", "perm"]],
         dask="parallelized",
-        output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS)),
+        dask_gufunc_kwargs={"output_sizes": {"perm": n_perm_null}},
+        output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS) + len(PERM_VARS)),
         keep_attrs=False,
     )
-    res = xr.Dataset({name: o for name, o in zip(UNIT_VARS + CELL_VARS, outs)})
+    res = xr.Dataset({name: o for name, o in zip(UNIT_VARS + CELL_VARS + PERM_VARS, outs)})
     order_u = ("variant", "lang", unit, "layer")
-    res = res.transpose(*[d for d in order_u if d in res.dims])
+    res = res.transpose(*[d for d in order_u + ("perm",) if d in res.dims])
     keep = [c for c in ds.coords if set(ds[c].dims) <= set(res.dims)]
     return res.assign_coords({c: ds[c] for c in keep})

@@ -27,6 +27,7 @@ class AnalyzeConfig:
     n_perm: int = opt(10000, "permutations for the variant tests")
     seed: int = opt(0, "random seed of the resampling")
     baseline: str = opt("base", "variant the others are tested against")
+    include_flagged: bool = opt(False, "keep stimuli with hygiene flags (identical to English, ...)")
 
     def __post_init__(self) -> None:
         """Check ranges."""
@@ -50,6 +51,13 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
     from polylens.storage.assemble import open_activations
 
     ds = open_activations(config.store, chunks={"layer": 1})
+    if not config.include_flagged:
+        from polylens.analysis.hygiene import exclude_flagged, format_excluded
+
+        ds, excluded = exclude_flagged(ds)
+        logger.info(format_excluded(excluded))
+        config.out.mkdir(parents=True, exist_ok=True)
+        excluded.to_csv(config.out / "excluded_stimuli.csv", index=False)
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
     res = run_analysis(
         ds,

@@ -16,6 +16,7 @@ from polylens.errors import ProbeError
 from polylens.probes.codeswitch import build_codeswitch
 from polylens.probes.concept_list import concept_emoji
 from polylens.probes.edge_cases import build_edge_cases
+from polylens.probes.hygiene import hygiene_flags
 from polylens.probes.languages import LANGUAGES, ROMANIZED_LANGS, SEED_LANGUAGES
 from polylens.probes.medical_source import MEDICAL
 from polylens.probes.text import nfc, romanize, romanizer
@@ -92,6 +93,12 @@ def _concept_units(cldr: Package) -> list[dict]:
                 unit["text_meta"][lang]["cldr_tts"] = full
         units.append(unit)
     _flag_duplicates(units)
+    en_keywords = {
+        u["id"]: {k.casefold() for k in tables["en"].get(u["meta"]["emoji"], {}).get("default", [])}
+        for u in units
+    }
+    ur = romanizer()[0]
+    hygiene_flags(units, en_keywords, lambda text, lang: romanize(text, lang, ur))
     return units
 
 
@@ -127,6 +134,11 @@ def build_concepts(out_path: str | Path, cldr: Package | None = None) -> Path:
             "text = first item of the CLDR tts name; the full name is in text_meta.cldr_tts",
             "flags: alternatives, multiword (>=3 tokens), latin_in_non_latin_script, "
             "same_as_english, duplicate_name (ambiguous: duplicate_name or multiword)",
+            "hygiene (probes/hygiene.py; excluded from headline analyses): identical (same string "
+            "as English), near_identical (uroman romanisation within normalised edit distance "
+            "0.25 of English), duplicate (name shared within the language), polysemous_ref "
+            "(English name is the name or a CLDR keyword of another concept), untranslated "
+            "(every word is a word of the English name)",
             "verified=true means curated by native speakers through the CLDR process",
         ],
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5netcdf
 import numpy as np
 import xarray as xr
-from jaxtyping import Float, Int
+from jaxtyping import Float, Int, Shaped
 
 from polylens.errors import StorageError
 from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, dataset_attrs, differences
@@ -153,6 +153,8 @@ def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Datas
         domains = [str(probe_set.unit_meta.get(u, {}).get("domain", "")) for u in units]
         if any(domains):
             coords["domain"] = (unit_dim, domains)
+        if any("hygiene" in s.meta for s in probe_set.stimuli):
+            coords["hygiene"] = (("lang", unit_dim), hygiene_coord(probe_set, langs, units))
     ds = xr.Dataset(
         {
             "text": (("lang", unit_dim), texts.astype(str)),
@@ -166,6 +168,16 @@ def _skeleton(manifest, variants, langs, units, n_layers, probe_set) -> xr.Datas
     )
     ds["n_tokens"].attrs["description"] = "content tokens pooled (0 = no stimulus)"
     return ds
+
+
+def hygiene_coord(probe_set, langs: list[str], units: list[str]) -> Shaped[np.ndarray, "lang unit"]:
+    """(lang, unit) comma-joined hygiene flags of each stimulus ("" = clean or no stimulus)."""
+    out = np.full((len(langs), len(units)), "", dtype=object)
+    lang_ix, unit_ix = {l: i for i, l in enumerate(langs)}, {u: i for i, u in enumerate(units)}
+    for s in probe_set.stimuli:
+        if s.lang in lang_ix and s.unit in unit_ix:
+            out[lang_ix[s.lang], unit_ix[s.unit]] = ",".join(s.meta.get("hygiene", []))
+    return out.astype(str)
 
 
 def open_activations(path: Path, chunks: dict | str | None = "auto") -> xr.Dataset:

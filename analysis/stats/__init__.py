@@ -8,6 +8,7 @@ vectorized sign-flip tests and quantiles over thousands of resamples at once).
 
 - :mod:`.resample`: seeded bootstrap index / weight matrices, permutations, weighted means.
 - :mod:`.intervals`: percentile CIs, exact (Clopper-Pearson) / Wilson proportion CIs.
+- :mod:`.peaks`: selection-aware peak CI + peak-layer distribution, max-over-layers null.
 - :mod:`.inference`: paired sign-flip permutation test, Benjamini-Hochberg, Cohen's dz.
 - :mod:`.association`: Pearson / Spearman with bootstrap CI and permutation p, linear fit band.
 """
@@ -15,6 +16,7 @@ vectorized sign-flip tests and quantiles over thousands of resamples at once).
 from .association import correlate, linear_fit, pearson_rows
 from .inference import bh_adjust, cohens_dz, signflip_test
 from .intervals import nanquantile_sorted, percentile_ci, proportion_ci
+from .peaks import first_run_above, max_run_threshold, peak_summary, run_min
 from .resample import (
     boot_means,
     bootstrap_counts,
@@ -28,6 +30,10 @@ from .resample import (
 
 __all__ = [
     "bh_adjust",
+    "first_run_above",
+    "max_run_threshold",
+    "peak_summary",
+    "run_min",
     "boot_means",
     "bootstrap_counts",
     "bootstrap_indices",

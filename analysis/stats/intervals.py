@@ -54,6 +54,14 @@ def proportion_ci(
     ``scipy.stats.binomtest(k, n).proportion_ci``, elementwise over broadcast ``k`` and ``n``.
     """
     kb, nb = np.broadcast_arrays(np.asarray(k, dtype=np.int64), np.asarray(n, dtype=np.int64))
+    if method == "exact":  # Clopper-Pearson as beta quantiles: same numbers as binomtest, vectorized
+        a = (1 - level) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo = np.where(kb > 0, stats.beta.ppf(a, kb, nb - kb + 1), 0.0)
+            hi = np.where(kb < nb, stats.beta.ppf(1 - a, kb + 1, nb - kb), 1.0)
+        out = np.stack([lo, hi], -1).astype(np.float64)
+        out[nb <= 0] = np.nan
+        return out
     out = np.full(kb.shape + (2,), np.nan)
     for idx in np.ndindex(kb.shape):
         if nb[idx] > 0:

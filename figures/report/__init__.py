@@ -27,10 +27,24 @@ from .quant import QUANT_FILES, quant_section
 __all__ = ["build_report"]
 
 
+def _model_name(value: object) -> str:
+    """A model id for display: a per-variant mapping (or its repr / JSON) becomes ``a, b``."""
+    if isinstance(value, str) and value.startswith("{"):
+        import ast
+
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return str(value)
+    if isinstance(value, dict):
+        return ", ".join(dict.fromkeys(str(v) for v in value.values()))
+    return str(value)
+
+
 def _default_title(res: Results, has_align: bool, has_quant: bool) -> str:
     """What the report is about: the model, or the two models compared."""
     if has_align:
-        return str(res.attrs.get("model_id", "results"))
+        return f"cross-lingual alignment of {_model_name(res.attrs.get('model_id', 'results'))}"
     if has_quant:
         return str(
             dataset_attrs(res, next(f for f in QUANT_FILES if res.has(f))).get("model_id", "quantization")
