@@ -10,6 +10,7 @@ It also browses every results directory under ``--results`` roots. Loopback only
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -79,15 +80,22 @@ def run(config: ServeConfig) -> str:
     app = build_app(config)
     url = f"http://{config.host}:{config.port}/"
     logger.info(f"serve: {', '.join(config.models)} on {url} (Ctrl-C or SIGTERM to stop)")
-    logging.getLogger("polylens.serve.access").setLevel(logging.INFO)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=int(config.timeout) + 5,
-    )
+    logging.getLogger("polylens.pipelines.serve.access").setLevel(logging.INFO)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: a no-op handler turns
+    # that into a normal return (exit 0 with a summary) instead of death by signal.
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=int(config.timeout) + 5,
+        )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     return url
 
 

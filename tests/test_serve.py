@@ -252,7 +252,7 @@ def test_fuzz_1000_malformed_requests(live):
 def test_cli_serve_sigterm_finishes_in_flight(store):
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, str(ROOT / "cli.py"), "serve", "--models", *MODELS, "--store", str(store), "--port", str(port)]
+    cmd = [sys.executable, str(ROOT / "cli.py"), "serve", "--models", *MODELS, "--store", str(store), "--port", str(port), "--batch-max", "1", "--timeout", "300"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -263,14 +263,18 @@ def test_cli_serve_sigterm_finishes_in_flight(store):
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        results: list[int] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(post(url, {"text": f"mot {i} de test"}).status_code)) for i in range(12)]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(12)]
+        for i, c in enumerate(conns):  # all sent before the signal
+            c.request("POST", "/api/analyze", body=json.dumps({"text": f"mot {i} de test"}),
+                      headers={"Content-Type": "application/json"})  # fmt: skip
+        time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        for t in threads:
-            t.join(60)
+        results = []
+        for c in conns:
+            r = c.getresponse()
+            body = json.loads(r.read())
+            results.append(r.status)
+            assert "variants" in body, body
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -3,7 +3,7 @@
 Model calls run on ONE worker thread behind a bounded queue and are micro-batched per variant
 (a full queue answers 503 + Retry-After); request bodies and texts are size-limited; every
 error is a JSON body with a 4xx status (never a traceback); one JSON access-log line per
-request on the ``polylens.serve.access`` logger.
+request on the ``polylens.pipelines.serve.access`` logger.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from polylens.errors import ToolkitError
 from . import browse
 from .engine import Explorer
 
-access = logging.getLogger("polylens.serve.access")
+access = logging.getLogger("polylens.pipelines.serve.access")
 STATIC = Path(__file__).with_name("static")
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 
