@@ -36,7 +36,7 @@ class ConceptBank:
         """Build the bank of ``variant`` from an activation dataset (variant, lang, unit, layer, d)."""
         unit = unit_dim_of(ds)
         x = np.asarray(ds[var].sel(variant=variant).transpose("lang", unit, "layer", "d").values, np.float32)
-        valid = ~np.isnan(x).any(axis=(-1, -2))  # lang unit
+        valid: np.ndarray = np.asarray(~np.isnan(x).any(axis=(-1, -2)))  # lang unit
         x = np.where(valid[..., None, None], x, np.float32(0))
         n = np.maximum(valid.sum(-1), 1)[:, None, None]
         means = x.sum(1) / n  # lang layer d

@@ -26,7 +26,9 @@ class ServeConfig:
     """Serve the live explorer (web page + JSON API) on 127.0.0.1."""
 
     command: ClassVar[str] = "serve"
-    models: tuple[str, ...] = opt(("gemma-3-270m",), "variants to load (registry names); two or more: side by side")
+    models: tuple[str, ...] = opt(
+        ("gemma-3-270m",), "variants to load (registry names); two or more: side by side"
+    )
     store: Path | None = opt(None, "concept store (from `cache`) for the nearest concepts")
     results: tuple[Path, ...] = opt((), "results roots to browse (every results directory under them)")
     host: str = opt("127.0.0.1", "interface to listen on (not loopback: needs --allow-remote)")

@@ -70,7 +70,9 @@ class Live:
 
     def __init__(self, app):
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -134,7 +136,9 @@ def test_analyze_hindi_and_swahili(live):
         assert res["route"]["script"] in ("Deva", "Latn") and res["route"]["reasons"]
     # variants differ (fire is a perturbed copy), so the comparison is not a duplicate
     a, b = post(live.url, {"text": HINDI}).json()["variants"]
-    assert [x["neighbours"] for x in a["layers"]] != [x["neighbours"] for x in b["layers"]] or a["layers"][-1]["lens"] != b["layers"][-1]["lens"]
+    assert [x["neighbours"] for x in a["layers"]] != [x["neighbours"] for x in b["layers"]] or a["layers"][
+        -1
+    ]["lens"] != b["layers"][-1]["lens"]
 
 
 def test_matches_direct_pipeline_call_and_cache(live):
@@ -201,15 +205,35 @@ def malformed(rng: random.Random, i: int) -> tuple[str, str, bytes, dict]:
     j = {"Content-Type": "application/json"}
     kinds = [
         lambda: ("POST", "/api/analyze", b"{" * rng.randint(1, 50), j),
-        lambda: ("POST", "/api/analyze", bytes(rng.randrange(256) for _ in range(rng.randint(1, 64))) + b"\xff", j),
+        lambda: (
+            "POST",
+            "/api/analyze",
+            bytes(rng.randrange(256) for _ in range(rng.randint(1, 64))) + b"\xff",
+            j,
+        ),
         lambda: ("POST", "/api/analyze", b'{"text": "' + b"a" * 70000 + b'"}', j),
         lambda: ("POST", "/api/analyze", json.dumps({"text": "x" * rng.randint(2001, 9000)}).encode(), j),
         lambda: ("POST", "/api/analyze", json.dumps({"text": "a\u0000" * rng.randint(1, 5)}).encode(), j),
         lambda: ("POST", "/api/analyze", b'{"text": "\\ud800 lone"}', j),
         lambda: ("POST", "/api/analyze", json.dumps({"text": "hi", "variants": [f"v{i}"]}).encode(), j),
-        lambda: ("POST", "/api/analyze", json.dumps({"text": rng.choice([1, 2.5, None, [], {}, True])}).encode(), j),
-        lambda: ("POST", "/api/analyze", json.dumps({"text": "ok", "variants": rng.choice([[], "base", [1], {}])}).encode(), j),
-        lambda: ("POST", "/api/analyze", json.dumps(rng.choice([[], 1, "s", None, {"txt": "x"}])).encode(), j),
+        lambda: (
+            "POST",
+            "/api/analyze",
+            json.dumps({"text": rng.choice([1, 2.5, None, [], {}, True])}).encode(),
+            j,
+        ),
+        lambda: (
+            "POST",
+            "/api/analyze",
+            json.dumps({"text": "ok", "variants": rng.choice([[], "base", [1], {}])}).encode(),
+            j,
+        ),
+        lambda: (
+            "POST",
+            "/api/analyze",
+            json.dumps(rng.choice([[], 1, "s", None, {"txt": "x"}])).encode(),
+            j,
+        ),
         lambda: ("POST", "/api/analyze", b"[" * 5000 + b"]" * 5000, j),
         lambda: ("POST", "/api/analyze", json.dumps({"text": "   \n\t "}).encode(), j),
         lambda: ("GET", "/files/0/" + "../" * rng.randint(1, 8) + "etc/passwd", b"", {}),
@@ -217,7 +241,12 @@ def malformed(rng: random.Random, i: int) -> tuple[str, str, bytes, dict]:
         lambda: ("GET", f"/files/{rng.randint(-3, 99)}/x%00y.png", b"", {}),
         lambda: ("GET", "/api/analyze", b"", {}),
         lambda: ("PUT", "/api/health", b"x", {}),
-        lambda: ("POST", "/api/analyze", b'{"text": "x"}', {"Content-Length": "999999999", "Connection": "close"}),
+        lambda: (
+            "POST",
+            "/api/analyze",
+            b'{"text": "x"}',
+            {"Content-Length": "999999999", "Connection": "close"},
+        ),
     ]
     return kinds[i % len(kinds)]()
 
@@ -252,8 +281,24 @@ def test_fuzz_1000_malformed_requests(live):
 def test_cli_serve_sigterm_finishes_in_flight(store):
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, str(ROOT / "cli.py"), "serve", "--models", *MODELS, "--store", str(store), "--port", str(port), "--batch-max", "1", "--timeout", "300"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "serve",
+        "--models",
+        *MODELS,
+        "--store",
+        str(store),
+        "--port",
+        str(port),
+        "--batch-max",
+        "1",
+        "--timeout",
+        "300",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
@@ -281,14 +326,15 @@ def test_cli_serve_sigterm_finishes_in_flight(store):
             proc.kill()
     assert results == [200] * 12, (results, out[-2000:])
     assert proc.returncode == 0, out[-2000:]
-    access = [json.loads(line[line.index("{"):]) for line in out.splitlines() if '"path": "/api/analyze"' in line]
+    access = [
+        json.loads(line[line.index("{") :]) for line in out.splitlines() if '"path": "/api/analyze"' in line
+    ]
     assert len(access) == 12 and {a["status"] for a in access} == {200}
 
 
 # ----------------------------------------------------------------------------- browser
 def test_page_in_headless_chromium(live, tmp_path):
     import matplotlib.pyplot as plt
-
     from test_figures import _chromium_or_skip
 
     binary = _chromium_or_skip()

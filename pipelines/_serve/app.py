@@ -34,7 +34,9 @@ from .engine import Explorer
 
 access = logging.getLogger("polylens.pipelines.serve.access")
 STATIC = Path(__file__).with_name("static")
-PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ class Batcher:
         try:
             self.jobs.put_nowait((variant, text, fut))
         except queue.Full:
-            raise ApiError(503, "server busy: model queue full", {"Retry-After": str(self.limits.retry_after)}) from None
+            raise ApiError(
+                503, "server busy: model queue full", {"Retry-After": str(self.limits.retry_after)}
+            ) from None
         return fut
 
     def _take(self) -> tuple[list[tuple[str, str, cf.Future]], bool]:
@@ -153,11 +157,15 @@ def parse_analyze(payload: Any, explorer: Explorer, limits: Limits) -> tuple[str
         raise ApiError(422, '"variants" must be a non-empty list of strings')
     missing = [v for v in variants if v not in explorer.models]
     if missing:
-        raise ApiError(404, f"unknown variant(s) {[m[:40] for m in missing[:5]]}; loaded: {list(explorer.models)}")
+        raise ApiError(
+            404, f"unknown variant(s) {[m[:40] for m in missing[:5]]}; loaded: {list(explorer.models)}"
+        )
     return text, list(dict.fromkeys(variants))
 
 
-async def analyze(explorer: Explorer, batcher: Batcher, limits: Limits, text: str, variants: list[str]) -> dict:
+async def analyze(
+    explorer: Explorer, batcher: Batcher, limits: Limits, text: str, variants: list[str]
+) -> dict:
     """Route, then model outputs (cache or the worker), then the per-variant description."""
     decision = explorer.router.route(text)
     outs: dict[str, Any] = {v: explorer.cached(v, text) for v in variants}
@@ -188,26 +196,32 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        """Our own API errors, with their status."""
         return _error(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(browse.NotFound)
     async def not_found(request: Request, exc: browse.NotFound) -> JSONResponse:
+        """A results path outside the roots or missing: 404."""
         return _error(404, str(exc))
 
     @app.exception_handler(ToolkitError)
     async def toolkit_error(request: Request, exc: ToolkitError) -> JSONResponse:
+        """A user error from the toolkit (router input checks...): 400."""
         return _error(400, str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own errors (404 route, 405 method) as JSON."""
         return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """Path / query parameters of the wrong type: 422."""
         return _error(422, "invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors()[:3]))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
+        """Anything else: a one-line 500 (logged), never a traceback page."""
         access.exception("internal error on %s", request.url.path)
         return _error(500, f"internal error ({type(exc).__name__})")
 
@@ -217,10 +231,13 @@ def install_middleware(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def log_and_harden(request: Request, call_next):
+        """One JSON access-log line per request; security headers on every response."""
         start = time.perf_counter()
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.url.path.startswith("/files/") and response.headers.get("content-type", "").startswith("text/html"):
+        if request.url.path.startswith("/files/") and response.headers.get("content-type", "").startswith(
+            "text/html"
+        ):
             response.headers["Content-Security-Policy"] = "sandbox allow-scripts"
         else:
             response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
@@ -235,6 +252,28 @@ def install_middleware(app: FastAPI) -> None:
         return response
 
 
+def install_browse(app: FastAPI, roots: list[Path]) -> None:
+    """The results browser: listing, one directory, its files (never outside the roots)."""
+
+    @app.get("/api/results")
+    async def results() -> dict:
+        """Every results directory under the roots."""
+        return {"results": await run_in_threadpool(browse.list_results, roots)}
+
+    @app.get("/api/results/{rid:path}")
+    async def result(rid: str) -> dict:
+        """Figures, tables and files of one results directory."""
+        return await run_in_threadpool(browse.describe, roots, rid)
+
+    @app.get("/files/{root}/{rel:path}")
+    async def files(root: int, rel: str) -> FileResponse:
+        """One figure / table / report file inside a root."""
+        path = browse.resolve(roots, root, rel)
+        if not path.is_file() or path.suffix not in browse.SERVED:
+            raise browse.NotFound(f"not a served file: {root}/{rel[:80]!r}")
+        return FileResponse(path, media_type=browse.SERVED[path.suffix])
+
+
 def create_app(explorer: Explorer, roots: list[Path], limits: Limits | None = None) -> FastAPI:
     """The app over a loaded ``explorer`` and results ``roots``."""
     limits = limits or Limits()
@@ -242,11 +281,14 @@ def create_app(explorer: Explorer, roots: list[Path], limits: Limits | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        """Start the model worker; on shutdown finish its queue, then stop it."""
         batcher.start()
         yield
         await run_in_threadpool(batcher.stop)
 
-    app = FastAPI(title="polylens explorer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="polylens explorer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.batcher, app.state.explorer = batcher, explorer
     install_handlers(app)
     install_middleware(app)
@@ -254,36 +296,26 @@ def create_app(explorer: Explorer, roots: list[Path], limits: Limits | None = No
 
     @app.get("/")
     async def index() -> FileResponse:
+        """The explorer page."""
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/api/health")
     async def health() -> dict:
+        """Liveness, queue length, batches run and cache statistics."""
         c = explorer.cache
         return {"status": "ok", "queue": batcher.jobs.qsize(), "batches": batcher.batches,
                 "cache": {"size": len(c.data), "hits": c.hits, "misses": c.misses}}  # fmt: skip
 
     @app.get("/api/info")
     async def info() -> dict:
+        """Loaded variants, layers, concept bank and limits."""
         return explorer.info() | {"limits": {"max_chars": limits.max_chars, "max_body": limits.max_body}}
 
     @app.post("/api/analyze")
     async def analyze_endpoint(request: Request) -> dict:
+        """Analyse one text on the requested variants."""
         text, variants = parse_analyze(await read_json(request, limits), explorer, limits)
         return await analyze(explorer, batcher, limits, text, variants)
 
-    @app.get("/api/results")
-    async def results() -> dict:
-        return {"results": await run_in_threadpool(browse.list_results, roots)}
-
-    @app.get("/api/results/{rid:path}")
-    async def result(rid: str) -> dict:
-        return await run_in_threadpool(browse.describe, roots, rid)
-
-    @app.get("/files/{root}/{rel:path}")
-    async def files(root: int, rel: str) -> FileResponse:
-        path = browse.resolve(roots, root, rel)
-        if not path.is_file() or path.suffix not in browse.SERVED:
-            raise browse.NotFound(f"not a served file: {root}/{rel[:80]!r}")
-        return FileResponse(path, media_type=browse.SERVED[path.suffix])
-
+    install_browse(app, roots)
     return app

@@ -66,7 +66,9 @@ def list_results(roots: list[Path]) -> list[dict[str, Any]]:
         for dirpath, dirnames, _ in os.walk(base, followlinks=False):
             d = Path(dirpath)
             depth = len(d.relative_to(base).parts)
-            dirnames[:] = sorted(n for n in dirnames if not n.startswith((".", "_")) and n not in ("figures", "parts"))
+            dirnames[:] = sorted(
+                n for n in dirnames if not n.startswith((".", "_")) and n not in ("figures", "parts")
+            )
             if depth >= MAX_DEPTH:
                 dirnames[:] = []
             if _is_results(d):
@@ -92,7 +94,11 @@ def describe(roots: list[Path], rid: str) -> dict[str, Any]:
         raise NotFound(f"not a results directory: {rid[:80]!r}")
     base = roots[int(root)].resolve()
     url = lambda p: f"/files/{root}/{p.relative_to(base).as_posix()}"  # noqa: E731
-    files = sorted(f for f in [*d.iterdir(), *((d / "figures").iterdir() if (d / "figures").is_dir() else [])] if f.is_file())
+    files = sorted(
+        f
+        for f in [*d.iterdir(), *((d / "figures").iterdir() if (d / "figures").is_dir() else [])]
+        if f.is_file()
+    )
     return {
         "id": rid,
         "figures": [{"name": f.name, "url": url(f)} for f in files if f.suffix in (".png", ".svg")],

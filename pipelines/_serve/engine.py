@@ -147,8 +147,15 @@ class Explorer:
     def describe(self, variant: str, text: str, out: Outputs, lang: str | None) -> dict[str, Any]:
         """Per layer point: nearest concepts, lens tokens, and alignment with English when known."""
         bank = self.banks.get(variant)
-        layers: list[dict[str, Any]] = [{"layer": j, "lens": [[t, round(p, 4)] for t, p in toks]} for j, toks in enumerate(out.lens)]
-        res: dict[str, Any] = {"variant": variant, "n_content_tokens": out.n_content, "n_tokens": out.n_tokens, "layers": layers}
+        layers: list[dict[str, Any]] = [
+            {"layer": j, "lens": [[t, round(p, 4)] for t, p in toks]} for j, toks in enumerate(out.lens)
+        ]
+        res: dict[str, Any] = {
+            "variant": variant,
+            "n_content_tokens": out.n_content,
+            "n_tokens": out.n_tokens,
+            "layers": layers,
+        }
         if bank is None:
             res["note"] = f"no concept store for variant {variant}"
             return res
@@ -158,7 +165,11 @@ class Explorer:
         n_unit = len(bank.units)
         for j, layer in enumerate(layers):
             layer["neighbours"] = [
-                {"lang": bank.langs[r // n_unit], "concept": bank.units[r % n_unit], "cos": round(float(s), 4)}
+                {
+                    "lang": bank.langs[r // n_unit],
+                    "concept": bank.units[r % n_unit],
+                    "cos": round(float(s), 4),
+                }
                 for r, s in zip(rows[j], sims[j])
             ]
         if known is not None:
@@ -193,5 +204,7 @@ def load_banks(store: Path | None, models: dict[str, HookedModel]) -> dict[str, 
         raise StorageError(f"{store}: holds variants {stored}, none of the loaded models {list(models)}")
     for v, b in banks.items():
         if b.unit_vectors.shape[0] != models[v].n_layers + 1:
-            raise StorageError(f"{store}: variant {v} has {b.unit_vectors.shape[0]} layer points, the model {models[v].n_layers + 1}")
+            raise StorageError(
+                f"{store}: variant {v} has {b.unit_vectors.shape[0]} layer points, the model {models[v].n_layers + 1}"
+            )
     return banks
