@@ -375,3 +375,23 @@ def test_page_in_headless_chromium(live, tmp_path):
     assert img.shape[0] > 100 and img.shape[1] > 100
     assert float(img[..., :3].std()) > 0.05  # not blank
     assert len(np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 20
+
+
+# ----------------------------------------------------------------------------- metric
+def test_alignment_equals_the_analysis_centred_cosine(store):
+    """A stored vector queried against the bank reproduces analysis.core's cos_centred to English."""
+    from polylens.analysis.core import unit_metrics
+    from polylens.analysis.neighbours import ConceptBank, alignment_with, nearest
+    from polylens.storage.assemble import open_activations
+
+    ds = open_activations(store, chunks=None)
+    ds["resid"] = ds["resid"].astype("float32")
+    ref = unit_metrics(ds, ref="en", n_perm_null=10)["cos_centred"].sel(variant="base")
+    bank = ConceptBank.from_dataset(ds, "base")
+    for lang in ("hi", "sw"):
+        for unit in bank.units[:4]:
+            query = ds["resid"].sel(variant="base", lang=lang, concept=unit).values
+            ours = alignment_with(bank, query, lang, unit)
+            np.testing.assert_allclose(ours, ref.sel(lang=lang, concept=unit).values, atol=1e-4)
+            rows, sims = nearest(bank, query, lang, k=3)
+            assert (rows[:, 0] == bank.row(lang, unit)).all() and np.allclose(sims[:, 0], 1, atol=1e-4)
