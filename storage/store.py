@@ -121,8 +121,13 @@ def read_ledger(store: Path) -> list[dict]:
                 entries.append(json.loads(line))
             except ValueError:
                 continue
-    dropped = {e["drop"] for e in entries if "drop" in e}
-    return [e for e in entries if "drop" not in e and e["file"] not in dropped]
+    live: dict[tuple[str, str], dict] = {}  # a later entry for a file supersedes, a drop removes
+    for e in entries:
+        if "drop" in e:
+            live = {k: v for k, v in live.items() if k[1] != e["drop"]}
+        else:
+            live[(e["variant"], e["file"])] = e
+    return list(live.values())
 
 
 def append_ledger(store: Path, entry: dict) -> None:
