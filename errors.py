@@ -1,6 +1,5 @@
 """User-facing errors: every one is caught once in ``cli.py``, printed as one line, exit 2."""
 
-
 #: the longest message a user error prints (one line; longer values are elided in the middle)
 MAX_MESSAGE = 300
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from polylens.pipelines.config import check, opt, positive, write_config
+from polylens.pipelines.config import at_most, check, input_path, opt, output_dir, positive, write_config
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,16 @@ class AnalyzeConfig:
         """Check ranges."""
         positive(self, "k", "n_boot", "n_perm")
         positive(self, "seed", allow_zero=True)
+        at_most(self, "n_boot", 1_000_000)
+        at_most(self, "n_perm", 10_000_000)
+        at_most(self, "k", 64)
+        at_most(self, "seed", 2**32 - 1)
         check(-1.0 <= self.tau <= 1.0, "tau", f"must be a cosine in [-1, 1], got {self.tau}")
-        check(bool(self.ref), "ref", "must not be empty")
+        check(bool(self.ref.strip()), "ref", "must not be empty")
+        check(bool(self.baseline.strip()), "baseline", "must not be empty")
+        input_path(self, "store")
+        input_path(self, "edge_store")
+        output_dir(self, "out")
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,26 @@ class AnalyzeResult:
 
 def run(config: AnalyzeConfig) -> AnalyzeResult:
     """Run every analysis on one store and write the results directory."""
-    from polylens.analysis.alignment import run_analysis
     from polylens.storage.assemble import open_activations
+    from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
+    resource_guard()
     ds = open_activations(config.store, chunks={"layer": 1})
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
-    res = run_analysis(
+    with atomic_dir(config.out) as tmp:
+        res = _analyze(config, ds, edge, tmp)
+        write_config(config, tmp)
+        stamp(tmp, config.command)
+    return AnalyzeResult(config.out, res)
+
+
+def _analyze(config: AnalyzeConfig, ds: Any, edge: Any, out: Path) -> Any:
+    """Every analysis of ``ds`` written into ``out``."""
+    from polylens.analysis.alignment import run_analysis
+
+    return run_analysis(
         ds,
-        config.out,
+        out,
         ref=config.ref,
         tau=config.tau,
         k=config.k,
@@ -63,8 +83,6 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
         baseline=config.baseline,
         n_perm=config.n_perm,
     )
-    write_config(config, config.out)
-    return AnalyzeResult(config.out, res)
 
 
 def headline(results: Any) -> str:

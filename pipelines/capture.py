@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from polylens.errors import ConfigError
+from polylens.errors import ConfigError, ProbeError
 from polylens.hooks.sites import SITES
 from polylens.pipelines.config import at_most, check, check_device, opt, output_dir, positive, write_config
 
@@ -46,14 +46,16 @@ class CaptureConfig(ModelOptions):
     pooling: Literal["mean", "last"] = opt("mean", "pool over content tokens or take the last one")
     sites: tuple[str, ...] = opt(("resid",), "capture sites: resid[,attn_out][,mlp_out]")
     batch_size: int = opt(16, "stimuli per forward pass")
+    max_tokens: int = opt(2048, "refuse a stimulus longer than this many tokens")
     keep_parts: bool = opt(False, "keep the part files after a verified assembly")
     shard: str = opt("0/1", "i/n: capture every n-th stimulus from i")
     strip_trailing_punct: bool = opt(True, "leave trailing punctuation/whitespace out of the pooling")
 
     def __post_init__(self) -> None:
         """Check ranges, sites, the device, the output directory and the shard spec."""
-        positive(self, "limit", "batch_size")
+        positive(self, "limit", "batch_size", "max_tokens")
         at_most(self, "batch_size", 4096)
+        at_most(self, "max_tokens", 131072)
         check(bool(self.sites), "sites", "give at least one capture site")
         check(self.models is None or all(self.models), "models", "give at least one model")
         check(self.langs is None or all(self.langs), "langs", "give at least one language code")
@@ -151,6 +153,12 @@ def _capture_variant(
         f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go"
     )
     lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
+    for key, n in zip(todo, lengths):
+        if n > config.max_tokens:
+            raise ProbeError(
+                f"{config.probes}: unit {key[1][:60]!r}, lang {key[0]!r}: {n} tokens, more than "
+                f"--max-tokens {config.max_tokens}"
+            )
     batches = plan_batches(dict(zip(todo, lengths)), config.batch_size)
     with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
         n_tok = 0

@@ -126,10 +126,13 @@ def load_scores(path: Path) -> xr.Dataset:
 
 
 def _atomic_write(ds: xr.Dataset, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    ds.to_netcdf(tmp)
-    tmp.replace(path)
+    """Write one results file via a temporary sibling (the quant directory accumulates steps)."""
+    from polylens.storage.integrity import atomic_file, writing
+
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        ds.to_netcdf(tmp)
 
 
 def score_variant(name: str, config: _DataConfig, detail: bool = False, max_tokens: int = 768) -> xr.Dataset:
@@ -167,7 +170,9 @@ def _write(ds: xr.Dataset, config: WeightsConfig, markdown: str) -> QuantResult:
     path = Path(config.out) / f"{config.command.split()[-1]}.nc"
     _atomic_write(ds, path)
     md = path.with_name(f"summary_{path.stem}.md")
-    md.write_text(markdown)
+    from polylens.storage.integrity import atomic_write_text
+
+    atomic_write_text(md, markdown)
     logger.info("wrote %s and %s", path, md)
     return QuantResult(ds, path, markdown)
 

@@ -71,7 +71,9 @@ def _check_shards(manifests: list[tuple[Path, dict]]) -> None:
         raise StorageError(f"shard(s) {', '.join(twice)} given twice")
     unfinished = [str(s) for s, m in manifests if not m.get("complete")]
     if unfinished:
-        raise StorageError(f"unfinished shard store(s): {', '.join(unfinished)}; re-run their cache command"[:300])
+        raise StorageError(
+            f"unfinished shard store(s): {', '.join(unfinished)}; re-run their cache command"[:300]
+        )
 
 
 def sources(stores: list[Path]) -> dict[str, dict[Key, tuple[Path, dict]]]:
@@ -120,8 +122,14 @@ def _fill(f: Any, method: dict, src: dict, axes: tuple[list[str], ...], shape: t
     dims = ("variant", "lang", method["unit_dim"], "layer", "d")
     arrays = {
         site: f.createVariable(
-            site, DTYPE, dims, fill_value=np.float32(np.nan), chunksizes=(1, 1, 1, *shape),
-            quantize_mode="BitRound", significant_digits=MANTISSA_BITS, **COMPRESSION,
+            site,
+            DTYPE,
+            dims,
+            fill_value=np.float32(np.nan),
+            chunksizes=(1, 1, 1, *shape),
+            quantize_mode="BitRound",
+            significant_digits=MANTISSA_BITS,
+            **COMPRESSION,
         )
         for site in method["sites"]
     }
@@ -146,7 +154,9 @@ def _read_part(store: Path, entry: dict, cells: list[tuple[int, Key]]) -> Iterat
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         append_ledger(store, {"drop": entry["file"]})
-        raise StorageError(f"{path} is damaged (sha256 mismatch); re-run the same cache command to re-capture it")
+        raise StorageError(
+            f"{path} is damaged (sha256 mismatch); re-run the same cache command to re-capture it"
+        )
     with netCDF4.Dataset("part", memory=data) as ds:
         ds.set_auto_mask(False)
         where = {(l, u): i for i, (l, u) in enumerate(zip(ds["lang"][:], ds["unit"][:]))}

@@ -58,7 +58,9 @@ def verify(path: Path, expected: dict | None, full: bool = True) -> None:
         try:
             expected = json.loads(side.read_text())
         except ValueError:
-            raise StorageError(f"{side}: corrupt checksum file; re-run the command that wrote {path}") from None
+            raise StorageError(
+                f"{side}: corrupt checksum file; re-run the command that wrote {path}"
+            ) from None
     assert expected is not None
     if not path.exists():
         raise StorageError(f"{path} is missing (the manifest lists it); re-run the command that wrote it")
@@ -188,3 +190,43 @@ def _read(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
+
+
+RUN_FILE = "run.json"
+
+
+def stamp(directory: Path, command: str, source: Path | None = None) -> str:
+    """Write ``run.json`` (a fresh run id; the run id of the ``source`` results it was built from)."""
+    import time
+    import uuid
+
+    new = uuid.uuid4().hex
+    run = {"run_id": new, "command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if source is not None:
+        run["source_run_id"] = run_id(source) or ""
+    atomic_write_text(Path(directory) / RUN_FILE, json.dumps(run))
+    return new
+
+
+def run_id(directory: Path) -> str | None:
+    """The run id recorded in a results directory (None if it predates run ids)."""
+    path = Path(directory) / RUN_FILE
+    try:
+        return json.loads(path.read_text())["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_run_ids(results: Path) -> None:
+    """Refuse a results directory holding outputs built from a different run than its own."""
+    own = run_id(results)
+    for path in sorted(Path(results).rglob(RUN_FILE)):
+        try:
+            source = json.loads(path.read_text()).get("source_run_id")
+        except (OSError, ValueError, AttributeError):
+            raise StorageError(f"{path}: corrupt run record") from None
+        if source and own is not None and source != own:
+            raise StorageError(
+                f"{path.parent} was built from run {source[:12]}, but {results} now holds run {own[:12]}; "
+                "re-run figures for it"
+            )

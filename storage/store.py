@@ -188,7 +188,8 @@ def write_part(
         fp = fingerprint(tmp)
         os.replace(tmp, path)
     append_ledger(
-        store, {"variant": variant, "file": str(path.relative_to(store)), **fp, "keys": [list(k) for k in keys]}
+        store,
+        {"variant": variant, "file": str(path.relative_to(store)), **fp, "keys": [list(k) for k in keys]},
     )
     return path
 

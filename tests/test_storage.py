@@ -79,7 +79,9 @@ def test_values_match_direct_capture(reference, tiny_cohere2):
 
     direct = pool_batch(tiny_cohere2, [str(t) for t in reference.text.sel(lang="hi").values[:3]])
     stored = reference.resid.sel(variant="base", lang="hi").values[:3].astype(np.float32)
-    np.testing.assert_allclose(stored, direct.acts["resid"], rtol=2e-3, atol=2e-3)  # BitRound to 10 mantissa bits
+    np.testing.assert_allclose(
+        stored, direct.acts["resid"], rtol=2e-3, atol=2e-3
+    )  # BitRound to 10 mantissa bits
 
 
 def test_resume_after_kill_9_is_identical(tmp_path, reference):
