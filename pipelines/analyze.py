@@ -60,11 +60,28 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
     resource_guard()
     ds = open_activations(config.store, chunks={"layer": 1})
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
+    _check_against(config, ds)
     with atomic_dir(config.out) as tmp:
         res = _analyze(config, ds, edge, tmp)
         write_config(config, tmp)
         stamp(tmp, config.command)
     return AnalyzeResult(config.out, res)
+
+
+def _check_against(config: AnalyzeConfig, ds: Any) -> None:
+    """--ref must be a language of the store; --baseline a variant of a multi-variant store."""
+    langs = [str(v) for v in ds["lang"].values]
+    variants = [str(v) for v in ds["variant"].values]
+    check(
+        config.ref in langs,
+        "ref",
+        f"{config.ref[:40]!r} is not a language of {config.store}: {', '.join(langs)}",
+    )
+    check(
+        len(variants) == 1 or config.baseline in variants,
+        "baseline",
+        f"{config.baseline[:40]!r} is not a variant of {config.store}: {', '.join(variants)}",
+    )
 
 
 def _analyze(config: AnalyzeConfig, ds: Any, edge: Any, out: Path) -> Any:

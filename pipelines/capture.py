@@ -57,8 +57,8 @@ class CaptureConfig(ModelOptions):
         at_most(self, "batch_size", 4096)
         at_most(self, "max_tokens", 131072)
         check(bool(self.sites), "sites", "give at least one capture site")
-        check(self.models is None or all(self.models), "models", "give at least one model")
-        check(self.langs is None or all(self.langs), "langs", "give at least one language code")
+        check(self.models is None or (bool(self.models) and all(self.models)), "models", "give a model")
+        check(self.langs is None or (bool(self.langs) and all(self.langs)), "langs", "give a language code")
         for site in self.sites:
             check(site in SITES, "sites", f"unknown site {site[:40]!r}; choose from {', '.join(SITES)}")
         output_dir(self, "out")
@@ -87,21 +87,24 @@ def run(config: CaptureConfig) -> Path | None:
 
     Returns the assembled file, or None for a shard (combine shards with ``merge``).
     """
+    from polylens import probes
+    from polylens.hooks.registry import resolve
     from polylens.storage.integrity import resource_guard, store_lock
 
     resource_guard()
+    probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
+    for name in config.variants:  # refuse unknown models before anything is written
+        resolve(name)
     with store_lock(Path(config.out)):
-        return _run_locked(config)
+        return _run_locked(config, probe_set)
 
 
-def _run_locked(config: CaptureConfig) -> Path | None:
+def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
     """The capture, holding the store's lock."""
-    from polylens import probes
     from polylens.hooks.method import Method
     from polylens.storage.cache import shard_of
     from polylens.storage.store import open_store, write_manifest
 
-    probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
     method = Method(
         probe_set.name,
         probe_set.sha256,

@@ -34,6 +34,7 @@ def run(config: MergeConfig) -> Path:
     from polylens.storage.integrity import resource_guard, store_lock
 
     resource_guard()
+    merged_manifest(list(config.stores))  # refuse non-stores before touching them
     with ExitStack() as locks:
         for store in config.stores:  # no shard may be written while we read it
             locks.enter_context(store_lock(Path(store)))
