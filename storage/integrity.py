@@ -87,7 +87,24 @@ def describe(exc: BaseException, path: Path) -> str:
         return f"cannot write {path}: {_FAULTS[code]}"
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write {path}: permission denied or read-only file system"
+    if code is None:  # HDF5 reports "NetCDF: HDF error" without the errno: find the cause
+        return f"cannot write {path}: {_likely_cause(path) or str(exc)[:120]}"
     return f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _likely_cause(path: Path) -> str | None:
+    """The resource fault behind an errno-less write error: a file-size limit, a full disk."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft != resource.RLIM_INFINITY:
+        return f"file too large (file-size limit {soft} bytes)"
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if shutil.disk_usage(existing).free < 16 * 2**20:
+        return "disk full"
+    return None
 
 
 @contextlib.contextmanager
