@@ -39,8 +39,6 @@ class AnalyzeConfig:
         check(-1.0 <= self.tau <= 1.0, "tau", f"must be a cosine in [-1, 1], got {self.tau}")
         check(bool(self.ref.strip()), "ref", "must not be empty")
         check(bool(self.baseline.strip()), "baseline", "must not be empty")
-        input_path(self, "store")
-        input_path(self, "edge_store")
         output_dir(self, "out")
 
 
@@ -58,6 +56,8 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
     from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
     resource_guard()
+    input_path(config, "store")  # inputs are checked when the job starts, outputs when parsed
+    input_path(config, "edge_store")
     ds = open_activations(config.store, chunks={"layer": 1})
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
     _check_against(config, ds)

@@ -21,7 +21,6 @@ class FiguresConfig:
 
     def __post_init__(self) -> None:
         """The results must exist; the output must be a writable directory path."""
-        input_path(self, "results", kind="dir")
         output_dir(self, "out")
         check(self.only is None or bool(self.only), "only", "give at least one figure name")
         check(bool(self.formats), "formats", "give at least one format")
@@ -33,6 +32,7 @@ def run(config: FiguresConfig) -> dict[str, list[Path]]:
     from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
     resource_guard()
+    input_path(config, "results", kind="dir")
     with atomic_dir(config.out) as tmp:
         made = render_all(config.results, tmp, formats=config.formats, only=config.only)
         stamp(tmp, config.command, source=config.results)

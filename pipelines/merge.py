@@ -20,7 +20,6 @@ class MergeConfig:
     def __post_init__(self) -> None:
         """Need at least one existing store directory and a writable output file."""
         check(bool(self.stores), "stores", "give at least one store")
-        input_path(self, "stores", kind="dir")
         output_dir(self, "out", is_file=True)
 
 
@@ -34,6 +33,7 @@ def run(config: MergeConfig) -> Path:
     from polylens.storage.integrity import resource_guard, store_lock
 
     resource_guard()
+    input_path(config, "stores", kind="dir")
     merged_manifest(list(config.stores))  # refuse non-stores before touching them
     with ExitStack() as locks:
         for store in config.stores:  # no shard may be written while we read it

@@ -20,7 +20,6 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         """The results must be a directory; the report a writable file path."""
-        input_path(self, "results", kind="dir")
         output_dir(self, "out", is_file=True)
         check(self.title is None or len(self.title) <= 200, "title", "at most 200 characters")
 
@@ -31,6 +30,7 @@ def run(config: ReportConfig) -> Path:
     from polylens.storage.integrity import atomic_file, check_run_ids, resource_guard
 
     resource_guard()
+    input_path(config, "results", kind="dir")
     check_run_ids(config.results)
     with atomic_file(config.out) as tmp:
         build_report(config.results, tmp, title=config.title)
