@@ -1,8 +1,19 @@
 """User-facing errors: every one is caught once in ``cli.py``, printed as one line, exit 2."""
 
+#: the longest message a user error prints (one line; longer values are elided in the middle)
+MAX_MESSAGE = 300
+
 
 class ToolkitError(Exception):
     """Base of every error caused by the user's input or environment, not by a bug."""
+
+    def __str__(self) -> str:
+        """One line of at most :data:`MAX_MESSAGE` characters, whatever values it quotes."""
+        text = " ".join(super().__str__().split())
+        if len(text) <= MAX_MESSAGE:
+            return text
+        half = (MAX_MESSAGE - 5) // 2
+        return f"{text[:half]} ... {text[-half:]}"
 
 
 class UnknownModelError(ToolkitError):

@@ -8,7 +8,7 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
   torch==2.13.0 -e ".[dev]"
 SYSTEM_PACKAGES=(dict-freedict-eng-hin dict-freedict-eng-fra dict-freedict-eng-spa
                  dict-freedict-eng-swh dict-freedict-eng-ara
-                 chromium)  # chromium: headless browser test of the HTML report
+                 chromium netcdf-bin)  # chromium: headless report test; netcdf-bin: ncdump on every store
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   need=()
   for pkg in "${SYSTEM_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done

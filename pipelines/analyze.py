@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from polylens.pipelines.config import check, opt, positive, write_config
+from polylens.pipelines.config import at_most, check, input_path, opt, output_dir, positive, write_config
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,14 @@ class AnalyzeConfig:
         """Check ranges."""
         positive(self, "k", "n_boot", "n_perm")
         positive(self, "seed", allow_zero=True)
+        at_most(self, "n_boot", 1_000_000)
+        at_most(self, "n_perm", 10_000_000)
+        at_most(self, "k", 64)
+        at_most(self, "seed", 2**32 - 1)
         check(-1.0 <= self.tau <= 1.0, "tau", f"must be a cosine in [-1, 1], got {self.tau}")
-        check(bool(self.ref), "ref", "must not be empty")
+        check(bool(self.ref.strip()), "ref", "must not be empty")
+        check(bool(self.baseline.strip()), "baseline", "must not be empty")
+        output_dir(self, "out")
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,12 @@ class AnalyzeResult:
 
 def run(config: AnalyzeConfig) -> AnalyzeResult:
     """Run every analysis on one store and write the results directory."""
-    from polylens.analysis.alignment import run_analysis
     from polylens.storage.assemble import open_activations
+    from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
+    resource_guard()
+    input_path(config, "store")  # inputs are checked when the job starts, outputs when parsed
+    input_path(config, "edge_store")
     ds = open_activations(config.store, chunks={"layer": 1})
     if not config.include_flagged:
         from polylens.analysis.hygiene import exclude_flagged, format_excluded
@@ -59,9 +68,37 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
         config.out.mkdir(parents=True, exist_ok=True)
         excluded.to_csv(config.out / "excluded_stimuli.csv", index=False)
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
-    res = run_analysis(
+    _check_against(config, ds)
+    with atomic_dir(config.out) as tmp:
+        res = _analyze(config, ds, edge, tmp)
+        write_config(config, tmp)
+        stamp(tmp, config.command)
+    return AnalyzeResult(config.out, res)
+
+
+def _check_against(config: AnalyzeConfig, ds: Any) -> None:
+    """--ref must be a language of the store; --baseline a variant of a multi-variant store."""
+    langs = [str(v) for v in ds["lang"].values]
+    variants = [str(v) for v in ds["variant"].values]
+    check(
+        config.ref in langs,
+        "ref",
+        f"{config.ref[:40]!r} is not a language of {config.store}: {', '.join(langs)}",
+    )
+    check(
+        len(variants) == 1 or config.baseline in variants,
+        "baseline",
+        f"{config.baseline[:40]!r} is not a variant of {config.store}: {', '.join(variants)}",
+    )
+
+
+def _analyze(config: AnalyzeConfig, ds: Any, edge: Any, out: Path) -> Any:
+    """Every analysis of ``ds`` written into ``out``."""
+    from polylens.analysis.alignment import run_analysis
+
+    return run_analysis(
         ds,
-        config.out,
+        out,
         ref=config.ref,
         tau=config.tau,
         k=config.k,
@@ -71,8 +108,6 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
         baseline=config.baseline,
         n_perm=config.n_perm,
     )
-    write_config(config, config.out)
-    return AnalyzeResult(config.out, res)
 
 
 def headline(results: Any) -> str:

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from polylens.errors import ConfigError
-from polylens.pipelines.config import check, opt, positive, write_config
+from polylens.errors import ConfigError, ProbeError
+from polylens.hooks.sites import SITES
+from polylens.pipelines.config import at_most, check, check_device, opt, output_dir, positive, write_config
 
 logger = logging.getLogger(__name__)
 
 ModelDtype = Literal["float32", "bfloat16", "float16"]
+#: the on-disk encoding recorded in the method (see polylens.storage.encoding)
+STORE_DTYPE = "float32-bitround10"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,15 +46,23 @@ class CaptureConfig(ModelOptions):
     pooling: Literal["mean", "last"] = opt("mean", "pool over content tokens or take the last one")
     sites: tuple[str, ...] = opt(("resid",), "capture sites: resid[,attn_out][,mlp_out]")
     batch_size: int = opt(16, "stimuli per forward pass")
-    store_dtype: Literal["float16", "float32"] = opt("float16", "on-disk dtype of the activations")
+    max_tokens: int = opt(2048, "refuse a stimulus longer than this many tokens")
+    keep_parts: bool = opt(False, "keep the part files after a verified assembly")
     shard: str = opt("0/1", "i/n: capture every n-th stimulus from i")
     strip_trailing_punct: bool = opt(True, "leave trailing punctuation/whitespace out of the pooling")
 
     def __post_init__(self) -> None:
-        """Check ranges and the shard spec."""
-        positive(self, "limit", "batch_size")
+        """Check ranges, sites, the device, the output directory and the shard spec."""
+        positive(self, "limit", "batch_size", "max_tokens")
+        at_most(self, "batch_size", 4096)
+        at_most(self, "max_tokens", 131072)
         check(bool(self.sites), "sites", "give at least one capture site")
-        check(self.models is None or bool(self.models), "models", "give at least one model")
+        check(self.models is None or (bool(self.models) and all(self.models)), "models", "give a model")
+        check(self.langs is None or (bool(self.langs) and all(self.langs)), "langs", "give a language code")
+        for site in self.sites:
+            check(site in SITES, "sites", f"unknown site {site[:40]!r}; choose from {', '.join(SITES)}")
+        output_dir(self, "out")
+        check_device(self.device)
         self.shard_pair  # noqa: B018 - validates the spec
 
     @property
@@ -77,28 +88,43 @@ def run(config: CaptureConfig) -> Path | None:
     Returns the assembled file, or None for a shard (combine shards with ``merge``).
     """
     from polylens import probes
+    from polylens.hooks.registry import resolve
+    from polylens.storage.integrity import resource_guard, store_lock
+
+    resource_guard()
+    probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
+    for name in config.variants:  # refuse unknown models before anything is written
+        resolve(name)
+    with store_lock(Path(config.out)):
+        return _run_locked(config, probe_set)
+
+
+def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
+    """The capture, holding the store's lock."""
     from polylens.hooks.method import Method
     from polylens.storage.cache import shard_of
-    from polylens.storage.store import open_store
+    from polylens.storage.store import open_store, write_manifest
 
-    probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
     method = Method(
         probe_set.name,
         probe_set.sha256,
         probe_set.unit_dim,
         config.pooling,
         tuple(config.sites),
-        config.store_dtype,
+        STORE_DTYPE,
         config.processing,
         config.strip_trailing_punct,
     )
     store = Path(config.out)
-    manifest = open_store(store, method)
+    manifest = open_store(store, method, config.shard)
+    _check_final(store, manifest)
     write_config(config, store)
     texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
     mine = shard_of(list(texts), config.shard_pair)
     computed = sum(_capture_variant(config, name, store, manifest, texts, mine) for name in config.variants)
     if config.shard_pair[1] > 1:
+        manifest["complete"] = {"variants": list(config.variants), "units": len(mine)}
+        write_manifest(store, manifest)
         i, n = config.shard_pair
         logger.info(f"shard {i}/{n} finished; combine shards with `python cli.py merge --out DIR STORE...`")
         return None
@@ -124,12 +150,18 @@ def _capture_variant(
     model = load_model(name, device=config.device, dtype=config.dtype, processing=config.processing)
     variant = _variant_label(name, model.variant, config.variants)
     register_variant(store, manifest, variant, model.provenance())
-    done = done_keys(store, variant)
+    done = done_keys(store, variant, manifest)
     todo = [k for k in mine if k not in done]
     logger.info(
         f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go"
     )
     lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
+    for key, n in zip(todo, lengths):
+        if n > config.max_tokens:
+            raise ProbeError(
+                f"{config.probes}: unit {key[1][:60]!r}, lang {key[0]!r}: {n} tokens, more than "
+                f"--max-tokens {config.max_tokens}"
+            )
     batches = plan_batches(dict(zip(todo, lengths)), config.batch_size)
     with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
         n_tok = 0
@@ -141,9 +173,7 @@ def _capture_variant(
                 sites=config.sites,
                 strip_trailing_punct=config.strip_trailing_punct,
             )
-            write_part(
-                store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens, config.store_dtype
-            )
+            write_part(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens)
             n_tok += int(pooled.n_tokens.sum())
             bar.update(len(keys))
             bar.set_postfix(tok_per_s=f"{n_tok / max(bar.format_dict['elapsed'], 1e-9):.0f}")
@@ -152,21 +182,38 @@ def _capture_variant(
     return len(todo)
 
 
+def _check_final(store: Path, manifest: dict[str, Any]) -> None:
+    """Verify the previous final file in full; if damaged, forget it so its stimuli are redone."""
+    from polylens.errors import StorageError
+    from polylens.storage.integrity import verify
+    from polylens.storage.store import FINAL, write_manifest
+
+    if not manifest.get("final"):
+        return
+    try:
+        verify(store / FINAL, manifest["final"])
+    except StorageError as exc:
+        logger.info(f"{exc}: re-capturing what it held")
+        manifest.pop("final")
+        manifest.pop("assembled", None)
+        write_manifest(store, manifest)
+
+
 def _assemble(
     config: CaptureConfig, store: Path, manifest: dict[str, Any], probe_set: Any, computed: int
 ) -> Path:
-    """Assemble the parts into the final file unless it is already up to date."""
+    """Assemble the parts into the final file unless it is already up to date; then drop the parts."""
     from polylens.storage.assemble import assemble
-    from polylens.storage.store import FINAL, write_manifest
+    from polylens.storage.store import FINAL, finalize
 
     signature = {"variants": list(config.variants), "langs": probe_set.languages, "units": probe_set.units}
     final = store / FINAL
-    if not computed and final.exists() and manifest.get("assembled") == signature:
-        logger.info(f"nothing new: {final} is up to date")
+    if not computed and manifest.get("final") and manifest.get("assembled") == signature:
+        logger.info(f"nothing new: {final} is up to date (checksum verified)")
         return final
     assemble([store], final, probe_set=probe_set)
     manifest["assembled"] = signature
-    write_manifest(store, manifest)
+    finalize(store, manifest, keep_parts=config.keep_parts)
     return final
 
 

@@ -221,3 +221,57 @@ def fraction(config: Any, *names: str) -> None:
     for name in names:
         v = getattr(config, name)
         check(math.isfinite(v) and 0 < v < 1, name, f"must be in (0, 1), got {v}")
+
+
+def at_most(config: Any, name: str, limit: float) -> None:
+    """Check that a numeric field (when set) is at most ``limit``."""
+    value = getattr(config, name)
+    check(value is None or value <= limit, name, f"must be at most {limit}, got {value}")
+
+
+def output_dir(config: Any, name: str, is_file: bool = False) -> None:
+    """Check an output path: not under /proc or /sys, not a file where a directory goes (or the
+    reverse), and its nearest existing ancestor is a writable directory."""
+    import os
+
+    path = Path(getattr(config, name)).absolute()
+    check(path.parts[1:2] not in (("proc",), ("sys",), ("dev",)), name, f"{path} is not a place for results")
+    if path.exists():
+        check(path.is_dir() != is_file, name, f"{path} is a {'directory' if path.is_dir() else 'file'}")
+    parent = path if path.exists() and not is_file else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    check(parent.is_dir(), name, f"{parent} is not a directory")
+    check(os.access(parent, os.W_OK | os.X_OK), name, f"{parent} is not writable")
+
+
+def input_path(config: Any, name: str, kind: str = "any") -> None:
+    """Check that an input path (when set) exists (and is a ``file`` / ``dir`` if asked)."""
+    value = getattr(config, name)
+    for v in value if isinstance(value, tuple | list) else () if value is None else (value,):
+        path = Path(v)
+        check(path.exists(), name, f"{path} does not exist")
+        if kind == "dir":
+            check(path.is_dir(), name, f"{path} is not a directory")
+        if kind == "file":
+            check(path.is_file(), name, f"{path} is not a file")
+
+
+def check_device(device: str | None) -> None:
+    """Refuse an unknown device, or one this machine does not have (``cuda`` without CUDA)."""
+    if device is None or device == "cpu":
+        return
+    import re
+
+    ok = re.fullmatch(r"(cuda(:\d+)?|mps|cpu)", device)
+    if not ok:
+        raise ConfigError(f"--device: unknown device {device[:40]!r}; use cpu, cuda, cuda:N or mps")
+    import torch
+
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count()
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            raise ConfigError(f"--device {device}: this machine has {n} CUDA device(s)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps: MPS is not available on this machine")

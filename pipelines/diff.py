@@ -359,14 +359,14 @@ def _attrs(config: DiffConfig, ma: Any, mb: Any, ps: Any, fair: ad.FairnessRepor
 def write_results(ds: xr.Dataset, out_dir: str | Path) -> Path:
     """Write ``diff.nc`` (+ ``summary.json`` of headline numbers) into ``out_dir``."""
     from polylens.analysis import diffing as ad
+    from polylens.storage.integrity import atomic_dir, resource_guard
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    resource_guard()
     enc = {v: {"zlib": True} for v in ds.data_vars if ds[v].dtype.kind == "f"}
-    path = out / "diff.nc"
-    ds.to_netcdf(path, encoding=enc)
-    (out / "summary.json").write_text(json.dumps(ad.summarize(ds), indent=1, default=float))
-    return path
+    with atomic_dir(Path(out_dir)) as tmp:  # a failed write leaves the previous results untouched
+        ds.to_netcdf(tmp / "diff.nc", encoding=enc)
+        (tmp / "summary.json").write_text(json.dumps(ad.summarize(ds), indent=1, default=float))
+    return Path(out_dir) / "diff.nc"
 
 
 def summary(result: DiffResult) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from polylens.errors import StorageError
-from polylens.pipelines.config import check, fraction, opt, positive
+from polylens.pipelines.config import at_most, check, check_device, fraction, opt, output_dir, positive
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -39,6 +39,11 @@ class WeightsConfig:
     device: str | None = opt(None, "cuda | mps | cpu")
     out: Path = opt(DEFAULT_OUT, "results directory")
 
+    def __post_init__(self) -> None:
+        """The results directory must be writable; the device must exist."""
+        output_dir(self, "out")
+        check_device(self.device)
+
 
 @dataclass(frozen=True, kw_only=True)
 class _DataConfig(WeightsConfig):
@@ -52,7 +57,14 @@ class _DataConfig(WeightsConfig):
     def __post_init__(self) -> None:
         """Check ranges."""
         positive(self, "units", "n_perm")
-        check(self.langs is None or bool(self.langs), "langs", "give at least one language")
+        at_most(self, "n_perm", 10_000_000)
+        check(
+            self.langs is None or (bool(self.langs) and all(self.langs)),
+            "langs",
+            "give at least one language",
+        )
+        output_dir(self, "out")
+        check_device(self.device)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +81,7 @@ class EvaluateConfig(_DataConfig):
         """Check ranges and that at least one quant spec is given."""
         super().__post_init__()
         positive(self, "n_boot")
+        at_most(self, "n_boot", 1_000_000)
         check(bool(self.configs), "configs", "give at least one quantization spec")
 
 
@@ -126,10 +139,13 @@ def load_scores(path: Path) -> xr.Dataset:
 
 
 def _atomic_write(ds: xr.Dataset, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    ds.to_netcdf(tmp)
-    tmp.replace(path)
+    """Write one results file via a temporary sibling (the quant directory accumulates steps)."""
+    from polylens.storage.integrity import atomic_file, writing
+
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        ds.to_netcdf(tmp)
 
 
 def score_variant(name: str, config: _DataConfig, detail: bool = False, max_tokens: int = 768) -> xr.Dataset:
@@ -167,7 +183,9 @@ def _write(ds: xr.Dataset, config: WeightsConfig, markdown: str) -> QuantResult:
     path = Path(config.out) / f"{config.command.split()[-1]}.nc"
     _atomic_write(ds, path)
     md = path.with_name(f"summary_{path.stem}.md")
-    md.write_text(markdown)
+    from polylens.storage.integrity import atomic_write_text
+
+    atomic_write_text(md, markdown)
     logger.info("wrote %s and %s", path, md)
     return QuantResult(ds, path, markdown)
 

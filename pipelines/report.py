@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from polylens.pipelines.config import opt
+from polylens.pipelines.config import check, input_path, opt, output_dir
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,12 +18,23 @@ class ReportConfig:
     out: Path = opt(Path("report.html"), "output HTML file")
     title: str | None = opt(None, "page title (default: from the results)")
 
+    def __post_init__(self) -> None:
+        """The results must be a directory; the report a writable file path."""
+        output_dir(self, "out", is_file=True)
+        check(self.title is None or len(self.title) <= 200, "title", "at most 200 characters")
+
 
 def run(config: ReportConfig) -> Path:
     """Build the report; returns its path."""
     from polylens.figures.report import build_report
+    from polylens.storage.integrity import atomic_file, check_run_ids, resource_guard
 
-    return build_report(config.results, config.out, title=config.title)
+    resource_guard()
+    input_path(config, "results", kind="dir")
+    check_run_ids(config.results)
+    with atomic_file(config.out) as tmp:
+        build_report(config.results, tmp, title=config.title)
+    return Path(config.out)
 
 
 def summary(result: Path) -> str:

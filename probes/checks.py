@@ -16,6 +16,12 @@ from polylens.probes.model import DATA_DIR, ProbeSet, Stimulus
 
 SCHEMA_PATH = DATA_DIR / "probe_set.schema.json"
 UNIT_DIM = {"concepts": "concept", "sentences": "item", "edge_cases": "item"}
+#: longest probe text accepted, in characters (token limits are checked at capture: --max-tokens)
+MAX_CHARS = 20_000
+#: deepest JSON nesting accepted in a probe file, and its largest size in bytes
+MAX_DEPTH = 32
+MAX_BYTES = 256 * 1024 * 1024
+_ALLOWED_CC = {"\t", "\n", "\r"}
 
 
 def _schema() -> dict:
@@ -25,13 +31,47 @@ def _schema() -> dict:
 def _read_json(path: Path) -> tuple[dict, str]:
     """Return the decoded document and the sha256 of its bytes."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ProbeError(f"{path}: probe file larger than {MAX_BYTES // 2**20} MB")
         raw = path.read_bytes()
     except OSError as exc:
         raise ProbeError(f"{path}: cannot read probe file ({exc.strerror})") from None
     try:
-        return json.loads(raw.decode("utf-8")), hashlib.sha256(raw).hexdigest()
+        doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProbeError(f"{path}: not a UTF-8 JSON probe file ({exc})") from None
+        raise ProbeError(f"{path}: not a UTF-8 JSON probe file ({str(exc)[:100]})") from None
+    except RecursionError:
+        raise ProbeError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(doc) > MAX_DEPTH:
+        raise ProbeError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels")
+    return doc, hashlib.sha256(raw).hexdigest()
+
+
+def _depth(doc: object) -> int:
+    """Nesting depth of a decoded JSON document (iterative: no recursion limit)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, d + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+def text_problem(text: str, max_chars: int = MAX_CHARS) -> str | None:
+    """Why a probe text cannot be used (NUL, lone surrogate, control character, length), or None."""
+    if len(text) > max_chars:
+        return f"text is {len(text)} characters, more than the limit of {max_chars}"
+    for i, c in enumerate(text):
+        if c == "\0":
+            return f"NUL character at position {i}"
+        if "\ud800" <= c <= "\udfff":
+            return f"lone surrogate U+{ord(c):04X} at position {i} (not valid Unicode text)"
+        if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CC:
+            return f"control character U+{ord(c):04X} at position {i}"
+    return None
 
 
 def _check_schema(doc: dict, path: Path) -> None:
@@ -83,6 +123,9 @@ def _check_texts(doc: dict, path: Path, normalize: bool) -> None:
     allow_nfd = doc["kind"] == "edge_cases"
     for unit in doc["units"]:
         for lang, text in unit["texts"].items():
+            problem = text_problem(text)
+            if problem:
+                raise ProbeError(f"{path}: unit {str(unit['id'])[:60]!r}, lang {lang!r}: {problem}")
             if not text.strip():
                 raise ProbeError(f"{path}: unit {unit['id']!r}, lang {lang!r}: empty or whitespace-only text")
             intended = allow_nfd or unit.get("text_meta", {}).get(lang, {}).get("non_nfc_intended")

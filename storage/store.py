@@ -2,13 +2,16 @@
 
 A store is a directory::
 
-    manifest.json            method (probe set, pooling, sites, dtype...) + per-variant provenance
-    parts/<variant>/<id>.nc  one finished batch each, long form (stim, layer, d); written atomically
+    manifest.json            method, per-variant provenance, shard, final file's fingerprint
+    parts.jsonl              the ledger: one line per finished part (file, sha256, size, keys)
+    parts/<variant>/<id>.nc  one finished batch each, long form (stim, layer, d); atomic
     activations.nc           the assembled dataset (variant, lang, <unit>, layer, d); atomic
+    .lock                    held by the one process writing the store
 
-Parts are the unit of progress: a re-run skips every stimulus a part already holds, plans
-the rest in the same deterministic batches, and so ends with the same dataset as an
-uninterrupted run. Files are HDF5-backed netCDF (h5netcdf) so ``resid`` can be float16.
+Parts are the unit of progress. Resume reads the ledger (one file) and checks each listed
+part's size, so a missing or truncated part is re-captured; assembly verifies every part's
+sha256 as it reads it. After a verified assembly the parts are removed (unless kept) and the
+ledger points their stimuli at the final file, from which a later, grown assembly reads them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -26,16 +28,12 @@ from jaxtyping import Float, Int
 
 from polylens.errors import StorageError
 from polylens.hooks.method import STORE_KEYS, VARIANT_KEYS, Method, differences
+from polylens.storage.encoding import ENGINE, array_encoding, as_stored
+from polylens.storage.integrity import atomic_write_text, fingerprint, remove, writing
 
-ENGINE: Literal["h5netcdf"] = "h5netcdf"
 MANIFEST = "manifest.json"
+LEDGER = "parts.jsonl"
 FINAL = "activations.nc"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_manifest(store: Path) -> dict | None:
@@ -44,22 +42,27 @@ def read_manifest(store: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise StorageError(f"{path}: corrupt manifest ({exc})") from exc
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{path}: corrupt manifest ({str(exc)[:80]})") from None
+    if not isinstance(manifest, dict) or not {"method", "variants"} <= set(manifest):
+        raise StorageError(f"{path}: corrupt manifest (no method/variants)")
+    return manifest
 
 
-def open_store(store: Path, method: Method) -> dict:
-    """Create the store or check that an existing one was made by the same method."""
+def open_store(store: Path, method: Method, shard: str = "0/1") -> dict:
+    """Create the store or check that an existing one was made by the same method (hold the lock)."""
     store = Path(store)
-    (store / "parts").mkdir(parents=True, exist_ok=True)
-    for stale in store.rglob(".*.tmp"):
-        stale.unlink()  # left by a kill -9 mid-write; the finished parts are intact
+    with writing(store):
+        (store / "parts").mkdir(parents=True, exist_ok=True)
+    for stale in list(store.rglob(".*.tmp*")):
+        remove(stale)  # left by a kill -9 mid-write; we hold the lock, so nobody else's
     manifest = read_manifest(store)
     if manifest is None:
         manifest = {
             "method": method.as_dict(),
             "variants": {},
+            "shard": shard,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_manifest(store, manifest)
@@ -71,6 +74,8 @@ def open_store(store: Path, method: Method) -> dict:
             f"{[old for old, _ in diffs.values()]} vs {[new for _, new in diffs.values()]}); "
             "use a new --out directory"
         )
+    if manifest.get("shard", "0/1") != shard:
+        raise StorageError(f"{store} is shard {manifest.get('shard', '0/1')}, not {shard}; use another --out")
     return manifest
 
 
@@ -89,7 +94,7 @@ def register_variant(store: Path, manifest: dict, variant: str, provenance: dict
 
 def write_manifest(store: Path, manifest: dict) -> None:
     """Write the manifest atomically."""
-    _atomic_write_text(Path(store) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+    atomic_write_text(Path(store) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def part_id(variant: str, keys: list[tuple[str, str]]) -> str:
@@ -98,17 +103,61 @@ def part_id(variant: str, keys: list[tuple[str, str]]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-def done_keys(store: Path, variant: str) -> set[tuple[str, str]]:
-    """(lang, unit) pairs already captured for ``variant`` in any finished part."""
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a label that can never leave its directory (no ``..``, no ``/``)."""
+    text = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)[:100]
+    return "_" + text if not text or text.startswith(".") else text
+
+
+def read_ledger(store: Path) -> list[dict]:
+    """The ledger's entries (a torn last line from a kill -9 is ignored: its part is redone)."""
+    path = Path(store) / LEDGER
+    entries: list[dict] = []
+    if not path.exists():
+        return entries
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+    live: dict[tuple[str, str], dict] = {}  # a later entry for a file supersedes, a drop removes
+    for e in entries:
+        if "drop" in e:
+            live = {k: v for k, v in live.items() if k[1] != e["drop"]}
+        else:
+            live[(e["variant"], e["file"])] = e
+    return list(live.values())
+
+
+def append_ledger(store: Path, entry: dict) -> None:
+    """Append one entry to the ledger, flushed to disk."""
+    path = Path(store) / LEDGER
+    with writing(path), open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def intact(store: Path, entry: dict, final_fp: dict | None) -> bool:
+    """Cheap resume check of a ledger entry: its file exists with the recorded size."""
+    expected = final_fp if entry["file"] == FINAL else entry
+    if expected is None:
+        return False
+    try:
+        return (Path(store) / entry["file"]).stat().st_size == expected["size"]
+    except OSError:
+        return False
+
+
+def done_keys(store: Path, variant: str, manifest: dict) -> set[tuple[str, str]]:
+    """(lang, unit) pairs of ``variant`` held by intact parts (or the final file): no part opened."""
+    final_fp = manifest.get("final")
     keys: set[tuple[str, str]] = set()
-    for part in sorted((Path(store) / "parts" / _safe(variant)).glob("*.nc")):
-        with xr.open_dataset(part, engine=ENGINE) as ds:
-            keys |= set(zip(ds["lang"].values.tolist(), ds["unit"].values.tolist()))
+    for entry in read_ledger(store):
+        if entry["variant"] == variant and intact(store, entry, final_fp):
+            keys.update((lang, unit) for lang, unit in entry["keys"])
     return keys
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
 
 
 def write_part(
@@ -118,14 +167,13 @@ def write_part(
     acts: dict[str, Float[np.ndarray, "stim layer d"]],
     n_content: Int[np.ndarray, " stim"],
     n_tokens: Int[np.ndarray, " stim"],
-    dtype: str,
 ) -> Path:
-    """Write one finished batch atomically (tmp file + rename)."""
-    folder = Path(store) / "parts" / _safe(variant)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write one finished batch atomically (tmp file + rename), then record it in the ledger."""
+    folder = Path(store) / "parts" / safe_name(variant)
     path = folder / f"{part_id(variant, keys)}.nc"
+    data = {site: as_stored(values, keys, site) for site, values in acts.items()}
     ds = xr.Dataset(
-        {site: (("stim", "layer", "d"), values.astype(dtype)) for site, values in acts.items()}
+        {site: (("stim", "layer", "d"), values) for site, values in data.items()}
         | {
             "n_content": ("stim", n_content.astype(np.int32)),
             "n_tokens": ("stim", n_tokens.astype(np.int32)),
@@ -134,16 +182,39 @@ def write_part(
         attrs={"variant": variant},
     )
     tmp = path.with_name(f".{path.name}.tmp")
-    ds.to_netcdf(tmp, engine=ENGINE, invalid_netcdf=True)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        folder.mkdir(parents=True, exist_ok=True)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding={site: array_encoding() for site in data})
+        fp = fingerprint(tmp)
+        os.replace(tmp, path)
+    append_ledger(
+        store,
+        {"variant": variant, "file": str(path.relative_to(store)), **fp, "keys": [list(k) for k in keys]},
+    )
     return path
 
 
-def list_parts(stores: list[Path]) -> dict[str, list[Path]]:
-    """variant -> part files, across one or more stores (e.g. shards)."""
-    parts: dict[str, list[Path]] = {}
-    for store in stores:
-        for path in sorted((Path(store) / "parts").glob("*/*.nc")):
-            with xr.open_dataset(path, engine=ENGINE) as ds:
-                parts.setdefault(ds.attrs["variant"], []).append(path)
-    return parts
+def finalize(store: Path, manifest: dict, keep_parts: bool = False) -> None:
+    """After assembly: record the final file's fingerprint; unless kept, point the ledger at it
+    and remove the parts (the final file is verified by re-opening it first)."""
+    from polylens.storage.encoding import open_any
+
+    store = Path(store)
+    final = store / FINAL
+    manifest["final"] = json.loads((final.with_name(FINAL + ".sha256")).read_text())
+    with open_any(final) as ds:  # readable before anything is deleted
+        ds["n_tokens"].load()
+    write_manifest(store, manifest)
+    if keep_parts:
+        return
+    per_variant: dict[str, list] = {}
+    for entry in read_ledger(store):
+        per_variant.setdefault(entry["variant"], []).extend(entry["keys"])
+    lines = [
+        json.dumps({"variant": v, "file": FINAL, "keys": sorted(set(map(tuple, keys)))}, ensure_ascii=False)
+        for v, keys in per_variant.items()
+    ]
+    atomic_write_text(store / LEDGER, "".join(line + "\n" for line in lines))
+    remove(store / "parts")
+    with writing(store / "parts"):
+        (store / "parts").mkdir()
