@@ -13,6 +13,8 @@ from polylens.pipelines.config import check, opt, positive, write_config
 logger = logging.getLogger(__name__)
 
 EDGE = "edge_cases+en"
+#: target languages of the lens step: the anchor's four (fr, de, ru, zh) plus four scripts/tiers
+LENS_LANGS = ("fr", "de", "ru", "zh", "ja", "hi", "ar", "sw")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,10 +29,15 @@ class RunConfig:
     limit: int | None = opt(None, "first N units per set (smoke runs)")
     batch_size: int = opt(16, "stimuli per forward pass")
     n_boot: int = opt(1000, "bootstrap resamples over concepts")
+    figures: bool = opt(True, "render figures and an HTML report per probe set (--no-figures: numbers only)")
+    lens_concepts: int = opt(
+        40, "latent-language logit lens on the first N concepts of fr,de,ru,zh,ja,hi,ar,sw (0: skip)"
+    )
 
     def __post_init__(self) -> None:
         """Check ranges."""
         positive(self, "limit", "batch_size", "n_boot")
+        positive(self, "lens_concepts", allow_zero=True)
         check(bool(self.model), "model", "give at least one model")
         check(bool(self.probes), "probes", "give at least one probe set")
 
@@ -68,10 +75,29 @@ def run(config: RunConfig) -> Path:
             )
         )
         logger.info(analyze.headline(res.results))
-        figs = figures.run(figures.FiguresConfig(results=out, out=out / "figures"))
-        html = report.run(report.ReportConfig(results=out, out=out / "report.html"))
-        logger.info(f"{len(figs)} figures in {out / 'figures'}; report {html}")
+        if config.figures:
+            figs = figures.run(figures.FiguresConfig(results=out, out=out / "figures"))
+            html = report.run(report.ReportConfig(results=out, out=out / "report.html"))
+            logger.info(f"{len(figs)} figures in {out / 'figures'}; report {html}")
+    if config.lens_concepts:
+        _lens(config, root)
     return root
+
+
+def _lens(config: RunConfig, root: Path) -> None:
+    """The latent-language lens of the run's variants on a fixed language subset."""
+    from polylens.pipelines import lens
+
+    logger.info(f"== lens ({config.lens_concepts} concepts x {len(LENS_LANGS)} languages)")
+    cfg = lens.LensConfig(
+        models=config.model,
+        out=root / "results" / "lens",
+        langs=LENS_LANGS,
+        concepts=config.lens_concepts,
+        device=config.device,
+        figures=config.figures,
+    )
+    logger.info(lens.summary(lens.run(cfg)))
 
 
 def summary(result: Path) -> str:
