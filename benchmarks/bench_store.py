@@ -129,7 +129,7 @@ def encoding(tmp: Path) -> None:
     print(f"encodings on {src.name} ({x32.size} values, max |x| {np.abs(x32).max():.3g}):")
     for name, (data, kw, enc) in options.items():
         path = tmp / f"{abs(hash(name))}.nc"
-        data.to_netcdf(
+        data.to_netcdf(  # type: ignore[call-overload]  # engine/format kwargs vary per option
             path,
             encoding={k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in enc.items()},
             **kw,
