@@ -60,16 +60,17 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
     input_path(config, "store")  # inputs are checked when the job starts, outputs when parsed
     input_path(config, "edge_store")
     ds = open_activations(config.store, chunks={"layer": 1})
+    excluded = None
     if not config.include_flagged:
         from polylens.analysis.hygiene import exclude_flagged, format_excluded
 
         ds, excluded = exclude_flagged(ds)
         logger.info(format_excluded(excluded))
-        config.out.mkdir(parents=True, exist_ok=True)
-        excluded.to_csv(config.out / "excluded_stimuli.csv", index=False)
     edge = open_activations(config.edge_store, chunks=None) if config.edge_store else None
     _check_against(config, ds)
     with atomic_dir(config.out) as tmp:
+        if excluded is not None:  # written with the results, so a refused run leaves nothing behind
+            excluded.to_csv(tmp / "excluded_stimuli.csv", index=False)
         res = _analyze(config, ds, edge, tmp)
         write_config(config, tmp)
         stamp(tmp, config.command)

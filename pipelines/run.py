@@ -29,7 +29,7 @@ class RunConfig:
     limit: int | None = opt(None, "first N units per set (smoke runs)")
     batch_size: int = opt(16, "stimuli per forward pass")
     n_boot: int = opt(1000, "bootstrap resamples over concepts")
-    figures: bool = opt(True, "render figures and an HTML report per probe set (--no-figures: numbers only)")
+    figures: bool = opt(True, "render figures and an HTML report per probe set (off: numbers only)")
     lens_concepts: int = opt(
         40, "latent-language logit lens on the first N concepts of fr,de,ru,zh,ja,hi,ar,sw (0: skip)"
     )
