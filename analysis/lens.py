@@ -24,6 +24,7 @@ from polylens.analysis.stats import (
     percentile_ci,
     signflip_test,
 )
+from polylens.analysis.stats.peaks import peak_summary as selection_aware_peak
 
 VERDICTS = {1: "english", -1: "target", 0: "neither"}
 
@@ -59,22 +60,21 @@ def peak_summary(
     w = bootstrap_weights(bootstrap_indices(p_en.shape[0], n_boot, seed))
     en, en_b = boot_curves(p_en, w)
     tg, tg_b = boot_curves(p_tgt, w)
-    peak_b = en_b.argmax(0)  # re-selected in every resample
-    out = {
-        "peak_p_en": float(en.max()),
-        "peak_layer": float(en.argmax()),
-        "peak_depth": float(en.argmax() / n_layers),
+    peak = selection_aware_peak(en, en_b, np.arange(n_layers + 1), level)  # re-selects per resample
+    (value_lo, value_hi), (layer_lo, layer_hi) = peak["ci"], peak["layer_ci"]
+    over_lo, over_hi = percentile_ci(overtake_layer(en_b, tg_b), level)
+    return {
+        "peak_p_en": float(peak["value"]),
+        "peak_layer": float(peak["layer"]),
+        "peak_depth": float(peak["layer"] / n_layers),
         "overtake_layer": float(overtake_layer(en, tg)),
+        "peak_p_en_lo": float(value_lo),
+        "peak_p_en_hi": float(value_hi),
+        "peak_depth_lo": float(layer_lo / n_layers),
+        "peak_depth_hi": float(layer_hi / n_layers),
+        "overtake_layer_lo": float(over_lo),
+        "overtake_layer_hi": float(over_hi),
     }
-    boots = {
-        "peak_p_en": en_b.max(0),
-        "peak_depth": peak_b / n_layers,
-        "overtake_layer": overtake_layer(en_b, tg_b),
-    }
-    for name, values in boots.items():
-        lo, hi = percentile_ci(values, level)
-        out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
-    return out
 
 
 def layer_verdict(
