@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,21 @@ def assemble(stores: list[Path], out: Path, probe_set: Any = None, require_compl
     out = Path(out)
     with atomic_file(out) as tmp:
         skeleton.to_netcdf(tmp, engine=ENGINE)
-        with netCDF4.Dataset(tmp, "a") as f:
+        with _no_chunk_cache(), netCDF4.Dataset(tmp, "a") as f:
             _fill(f, manifest["method"], src, (variants, langs, units), shape)
     write_sidecar(out)
     return out
+
+
+@contextmanager
+def _no_chunk_cache() -> Iterator[None]:
+    """Files opened inside get no HDF5 chunk cache: each chunk is written once (default 64 MB)."""
+    before = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(size=0, nelems=1, preemption=1.0)
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*before)
 
 
 def _fill(f: Any, method: dict, src: dict, axes: tuple[list[str], ...], shape: tuple[int, int]) -> None:
