@@ -29,12 +29,13 @@ class FiguresConfig:
 def run(config: FiguresConfig) -> dict[str, list[Path]]:
     """Render the figures; returns figure name -> files written."""
     from polylens.figures import render_all
-    from polylens.storage.integrity import atomic_dir, resource_guard
+    from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
     resource_guard()
     input_path(config, "results", kind="dir")
     with atomic_dir(config.out) as tmp:
         made = render_all(config.results, tmp, formats=config.formats, only=config.only)
+        stamp(tmp, "figures", source=config.results)  # the report refuses figures of another run
     return {name: [Path(config.out) / p.name for p in paths] for name, paths in made.items()}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from polylens.cli import main
+from polylens.errors import StorageError
 from polylens.pipelines import analyze, capture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,6 +243,22 @@ def test_report_refuses_results_of_mixed_runs(ws, capsys):
     expect_refusal(
         ws, ["report", "--results", str(results), "--out", "{ws}/mixed.html"], capsys, "built from run"
     )
+
+
+def test_figures_record_the_run_they_were_drawn_from(ws):
+    from polylens.pipelines import figures
+    from polylens.storage.integrity import RUN_FILE, check_run_ids, run_id
+
+    results = ws / "results_figs"
+    shutil.copytree(ws / "results", results)
+    figures.run(figures.FiguresConfig(results=results, out=results / "figures", only=("alignment_curves",)))
+    record = json.loads((results / "figures" / RUN_FILE).read_text())
+    assert record["source_run_id"] == run_id(results) and record["command"] == "figures"
+    check_run_ids(results)  # consistent: accepted
+    stamp_results = json.loads((results / RUN_FILE).read_text())
+    (results / RUN_FILE).write_text(json.dumps({**stamp_results, "run_id": "another"}))
+    with pytest.raises(StorageError, match="built from run"):
+        check_run_ids(results)
 
 
 def _cli(args: list[str], fsize: int | None = None, **kw) -> subprocess.CompletedProcess:
