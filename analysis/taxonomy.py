@@ -239,8 +239,13 @@ def char_script(ch: str) -> str | None:
 
 
 def script_profile(text: str) -> Counter:
-    """Counter of letter scripts in ``text`` (ISO 15924)."""
-    return Counter(s for s in map(char_script, unicodedata.normalize("NFC", text)) if s)
+    """Counter of letter scripts in ``text`` (ISO 15924, after NFC)."""
+    out: Counter = Counter()
+    for ch, n in Counter(unicodedata.normalize("NFC", text)).items():  # distinct characters only
+        script = char_script(ch)
+        if script:
+            out[script] += n
+    return out
 
 
 def _compatible(expected: str | None, script: str) -> bool:
@@ -318,9 +323,14 @@ def detect_transliteration(text: str, lang: str | None = None, script: str | Non
     return None
 
 
-def detect_code_switch(text: str, lang: str | None = None, script: str | None = None) -> str | None:
-    """Two or more scripts each carrying >= 15% of the letters, or a romanized language mixed with English."""
-    prof = script_profile(text)
+def detect_code_switch(
+    text: str, lang: str | None = None, script: str | None = None, prof: Counter | None = None
+) -> str | None:
+    """Two or more scripts each carrying >= 15% of the letters, or a romanized language mixed with English.
+
+    ``prof``: the text's ``script_profile`` when the caller already has it.
+    """
+    prof = script_profile(text) if prof is None else prof
     n = sum(prof.values())
     if n == 0:
         return None

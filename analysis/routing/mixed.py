@@ -21,7 +21,7 @@ its matrix language, not a mixed input. Only the first ``MIX_CHARS`` characters 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,8 +65,15 @@ class LangShare:
         return self.lang + ("-Latn" if self.romanized else "")
 
     def to_dict(self) -> dict:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (written out: ``dataclasses.asdict`` deep-copies, a hot path here)."""
+        return {
+            "lang": self.lang,
+            "script": self.script,
+            "share": self.share,
+            "letters": self.letters,
+            "tokens": self.tokens,
+            "romanized": self.romanized,
+        }
 
 
 def is_mixed(shares: list[LangShare]) -> bool:
@@ -116,6 +123,8 @@ class GramIndex:
         self.nb = nb
         alphabet = sorted({c for g in nb.grams_ for c in g} | {" "})
         self.points_ = np.array([ord(c) for c in alphabet], dtype=np.int64)
+        self.lut_ = np.zeros(int(self.points_.max()) + 2, dtype=np.int64)  # code point -> index (last: 0)
+        self.lut_[self.points_] = np.arange(1, len(alphabet) + 1)
         self.base = len(alphabet) + 1
         keys = np.array([self._key([alphabet.index(c) + 1 for c in g]) for g in nb.grams_], dtype=np.int64)
         self.order_ = np.argsort(keys)
@@ -130,9 +139,8 @@ class GramIndex:
 
     def codes(self, s: str) -> Int[np.ndarray, " char"]:
         """Alphabet index (1..) of each character of ``s``; 0 for characters no gram contains."""
-        cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        pos = np.minimum(np.searchsorted(self.points_, cp), len(self.points_) - 1)
-        return np.where(self.points_[pos] == cp, pos + 1, 0)
+        cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
+        return self.lut_[np.minimum(cp, len(self.lut_) - 1)]
 
     def rows(
         self, codes: Int[np.ndarray, " char"]

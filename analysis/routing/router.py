@@ -21,6 +21,7 @@ Pipeline per input (all CPU, no torch):
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,7 +186,9 @@ class Router:
             f"route: rules {Path(self.rules_path or 'dict').name}: {lang} -> {entry['variant']} ({entry.get('evidence', '')})",
         )
 
-    def _findings(self, raw: str, norm: str, lang: str | None, script: str | None, romanized: bool) -> dict:
+    def _findings(
+        self, raw: str, norm: str, lang: str | None, script: str | None, romanized: bool, counts: Counter
+    ) -> dict:
         """Failure-taxonomy category -> evidence for this input."""
         found: dict[str, str] = {}
         if romanized and lang is not None:
@@ -193,7 +196,7 @@ class Router:
                 f"romanized {lang} (Latin script, native script {LANGUAGES[lang].script})"
             )
         for cat, ev in (
-            ("CODE_SWITCH", taxonomy.detect_code_switch(norm, lang, script)),
+            ("CODE_SWITCH", taxonomy.detect_code_switch(norm, lang, script, counts)),
             ("FORMAL_REGISTER", taxonomy.detect_formal_register(norm, lang)),
             (
                 "LOW_RESOURCE_VARIANT",
@@ -256,7 +259,7 @@ class Router:
             reasons.append(
                 f"low language-ID confidence ({conf:.2f}); consider {self.policy['unknown_language']}"
             )
-        found = self._findings(raw, norm, lang, script, romanized)
+        found = self._findings(raw, norm, lang, script, romanized, counts)
         if mixed:
             found["CODE_SWITCH"] = "mixed input: " + ", ".join(f"{s.label} {s.share:.0%}" for s in mixed)
         reasons += [f"{cat}: {ev}" for cat, ev in found.items()]

@@ -13,7 +13,7 @@ from collections import Counter
 from polylens.errors import RouterInputError
 from polylens.probes.scripts import unicode_scripts
 
-from ..taxonomy import char_script
+from ..taxonomy import char_script, script_profile
 
 __all__ = [
     "MAX_CHARS",
@@ -93,13 +93,8 @@ def normalise(text: str) -> str:
 
 
 def script_counts(text: str) -> Counter:
-    """Letters per ISO 15924 script (same rules as ``taxonomy.script_profile``)."""
-    out: Counter = Counter()
-    for ch, n in Counter(text).items():  # count characters first (C speed), then map distinct ones
-        s = char_script(ch)
-        if s:
-            out[s] += n
-    return out
+    """Letters per ISO 15924 script (``taxonomy.script_profile``)."""
+    return script_profile(text)
 
 
 def dominant_script(counts: Counter) -> str | None:
