@@ -19,6 +19,7 @@ from jaxtyping import Bool, Float, Shaped
 
 from polylens.analysis.stats import (
     bh_adjust,
+    boot_means,
     bootstrap_indices,
     bootstrap_weights,
     percentile_ci,
@@ -27,15 +28,6 @@ from polylens.analysis.stats import (
 from polylens.analysis.stats.peaks import peak_summary as selection_aware_peak
 
 VERDICTS = {1: "english", -1: "target", 0: "neither"}
-
-
-def boot_curves(
-    p: Float[np.ndarray, "concept layer"], w: Float[np.ndarray, "boot concept"]
-) -> tuple[Float[np.ndarray, " layer"], Float[np.ndarray, "layer boot"]]:
-    """Mean curve over concepts and its bootstrap resamples (weights ``w``)."""
-    mean = p.mean(0)
-    boot = np.einsum("cl,bc->lb", p, w) / w.sum(1)
-    return mean, boot
 
 
 def overtake_layer(
@@ -58,8 +50,8 @@ def peak_summary(
     """Peak P(English), its depth fraction and the overtaking layer, each with a selection-aware CI."""
     n_layers = p_en.shape[1] - 1  # layer points 0..L
     w = bootstrap_weights(bootstrap_indices(p_en.shape[0], n_boot, seed))
-    en, en_b = boot_curves(p_en, w)
-    tg, tg_b = boot_curves(p_tgt, w)
+    en, en_b = boot_means(p_en.T, w)
+    tg, tg_b = boot_means(p_tgt.T, w)
     peak = selection_aware_peak(en, en_b, np.arange(n_layers + 1), level)  # re-selects per resample
     (value_lo, value_hi), (layer_lo, layer_hi) = peak["ci"], peak["layer_ci"]
     over_lo, over_hi = percentile_ci(overtake_layer(en_b, tg_b), level)
@@ -109,7 +101,7 @@ def _lang_arrays(
 
 
 def _curve_vars(p: Float[np.ndarray, "concept layer"], w: Float[np.ndarray, "boot concept"], level: float):
-    mean, boot = boot_curves(p, w)
+    mean, boot = boot_means(p.T, w)
     ci = percentile_ci(boot, level)
     return mean, ci[:, 0], ci[:, 1]
 
