@@ -11,6 +11,7 @@ tested on raw cosine, where the seed defined it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from jaxtyping import Float
 from . import stats as st
 from .commitment import commitment_layer
 
-__all__ = ["seed_claims", "CLAIMS", "RULES", "VERDICTS", "SEED_DEPTH", "COLUMNS"]
+__all__ = ["seed_claims", "write_seed_claims", "CLAIMS", "RULES", "VERDICTS", "SEED_DEPTH", "COLUMNS"]
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE)
@@ -257,3 +258,10 @@ def seed_claims(
     out = pd.DataFrame(rows, columns=list(COLUMNS))
     out.insert(0, "variant", str(variant))
     return out
+
+
+def write_seed_claims(res: xr.Dataset, out: Path) -> pd.DataFrame:
+    """``seed_claims.csv`` in ``out``: every variant's claim rows; returns the table."""
+    table = pd.concat([seed_claims(res, v) for v in res["variant"].values], ignore_index=True)
+    table.to_csv(out / "seed_claims.csv", index=False, float_format="%.6g")
+    return table

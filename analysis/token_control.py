@@ -19,6 +19,8 @@ length effect. Per (variant, language, metric), at the metric's headline (peak) 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -26,7 +28,7 @@ from jaxtyping import Float
 
 from . import stats as st
 
-__all__ = ["token_control", "token_control_dataset", "THRESHOLD", "METRICS", "COLUMNS"]
+__all__ = ["token_control", "write_token_control", "token_control_dataset", "THRESHOLD", "METRICS", "COLUMNS"]
 
 #: share of per-concept alignment variance explained by token count above which the headline
 #: uses the token-controlled alignment
@@ -170,3 +172,14 @@ def token_control_dataset(table: pd.DataFrame, threshold: float = THRESHOLD) -> 
         ),
     )
     return ds
+
+
+def write_token_control(res: xr.Dataset, n_tokens: xr.DataArray, out: Path) -> pd.DataFrame:
+    """``token_control.csv`` and ``token_control.nc`` (threshold in attrs) in ``out``; returns the table."""
+    table = token_control(res, n_tokens)
+    table.to_csv(out / "token_control.csv", index=False, float_format="%.6g")
+    ds = token_control_dataset(table)
+    for c in ds.coords:  # object string coords -> fixed str for netCDF
+        ds[c] = ds[c].astype(str)
+    ds.to_netcdf(out / "token_control.nc")
+    return table
