@@ -151,11 +151,11 @@ def _tier_order(ctx: _Ctx) -> dict:
             else "fewer than 4 languages" if c["n"] < 4
             else "the commitment layer is the same everywhere"
         )  # fmt: skip
-        return _row("tier_order", "commit_layer_free", np.nan, np.nan, np.nan, n_tiers, c["n"],
+        return _row("tier_order", "commit_layer_free", np.nan, np.nan, np.nan, n_tiers, int(c["n"]),
                     verdict=NOT_TESTABLE, measurement=f"{reason} (median layer by tier: {by_tier})",
                     why=why)  # fmt: skip
     rho, lo, hi = c["spearman_rho"], c["spearman_lo"], c["spearman_hi"]
-    return _row("tier_order", "commit_layer_free", rho, lo, hi, n_tiers, c["n"],
+    return _row("tier_order", "commit_layer_free", rho, lo, hi, n_tiers, int(c["n"]),
                 verdict=REPRODUCED if lo > 0 else NOT_REPRODUCED,
                 measurement=f"Spearman rho {rho:+.2f} [{lo:+.2f}, {hi:+.2f}] over {c['n']} languages "
                 f"(median commitment layer: {by_tier})", why=why)  # fmt: skip

@@ -20,6 +20,7 @@ length effect. Per (variant, language, metric), at the metric's headline (peak) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ def _one(
     }  # fmt: skip
 
 
-def _peak_layer(res: xr.Dataset, metric: str, variant: object, lang: object) -> object:
+def _peak_layer(res: xr.Dataset, metric: str, variant: object, lang: object) -> Any:
     """The layer label of the metric's headline peak (``peak_<m>_layer``, else argmax of the curve)."""
     name = f"peak_{metric}_layer"
     if name in res:

@@ -91,7 +91,9 @@ def _n(x: Any, nd: int = 2) -> str:
 
 
 def _ci(x: Any, lo: Any, hi: Any, nd: int = 2) -> str:
-    """``x [lo, hi]``."""
+    """``x [lo, hi]``, with up to two more decimals when rounding would make the interval look [x, x]."""
+    while nd < 4 and lo != hi and _n(lo, nd) == _n(hi, nd):
+        nd += 1
     return f"{_n(x, nd)} [{_n(lo, nd)}, {_n(hi, nd)}]"
 
 
