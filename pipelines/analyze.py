@@ -72,6 +72,12 @@ def run(config: AnalyzeConfig) -> AnalyzeResult:
         if excluded is not None:  # written with the results, so a refused run leaves nothing behind
             excluded.to_csv(tmp / "excluded_stimuli.csv", index=False)
         res = _analyze(config, ds, edge, tmp)
+        from polylens.analysis.seed_claims import write_seed_claims
+        from polylens.analysis.token_control import write_token_control
+
+        if "n_tokens" in ds:
+            write_token_control(res, ds["n_tokens"], tmp)
+        write_seed_claims(res, tmp)
         write_config(config, tmp)
         stamp(tmp, config.command)
     return AnalyzeResult(config.out, res)

@@ -20,6 +20,7 @@ from ..common import dataset_attrs
 from ..results import Results
 from .alignment import alignment_sections
 from .assets import CSS, JS
+from .claims import claims_section
 from .diff import diff_section
 from .html import esc, figures_html
 from .quant import QUANT_FILES, quant_section
@@ -56,6 +57,9 @@ def _default_title(res: Results, has_align: bool, has_quant: bool) -> str:
 def _sections(res: Results, has_align: bool, has_quant: bool, has_diff: bool) -> list[tuple[str, str, str]]:
     """(id, heading, html) of every section the directory's files allow, in page order."""
     sections = alignment_sections(res) if has_align else []
+    claims = claims_section(res) if has_align else ""
+    if claims:
+        sections.append(("claims", "Seed claims and token-count control", claims))
     if has_quant:
         sections.append(("quantization", "Quantization", quant_section(res)))
     if has_diff:
