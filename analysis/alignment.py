@@ -30,6 +30,7 @@ from .alignment_io import write_results
 from .commitment import commitment_free, commitment_layer, layer_labels, threshold_sweep
 from .core import unit_dim_of, unit_metrics
 from .null_effects import null_vars
+from .summary import SUMMARY_FILE, headline_table
 from .stats import first_run_above
 from .variant_tests import variant_tests
 
@@ -357,13 +358,14 @@ def run_analysis(
     Files: ``alignment.nc`` (``analyze`` output; attrs = dataset attrs + ``analysis_*`` params),
     ``alignment_curves.json`` (seed shape + ``_ci``/``_meta``), ``commitment_matrix.csv`` (one
     row per variant x lang), ``stats.csv`` (``variant_tests``), ``failure_cases.csv`` (only when
-    ``edge_ds`` is given; see ``analysis.failures``). Same inputs + seed -> identical files.
+    ``edge_ds`` is given; see ``analysis.failures``), ``summary.csv`` (``analysis.summary.headline_table``). Same inputs + seed -> identical files.
     """
     res = analyze(ds, ref=ref, tau=tau, k=k, n_boot=n_boot, seed=seed, taus=taus, null_quantile=null_quantile)
     res.attrs["analysis_baseline"] = baseline
     res.attrs["analysis_n_perm"] = int(n_perm)
     tests = variant_tests(res, baseline=baseline, n_perm=n_perm, seed=seed)
     write_results(res, tests, Path(out_dir), edge_ds=edge_ds, baseline=baseline)
+    headline_table(res).to_csv(Path(out_dir) / SUMMARY_FILE, index=False, float_format="%.6g")
     return res
 
 
