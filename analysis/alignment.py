@@ -30,8 +30,8 @@ from .alignment_io import write_results
 from .commitment import commitment_free, commitment_layer, layer_labels, threshold_sweep
 from .core import unit_dim_of, unit_metrics
 from .null_effects import null_vars
-from .summary import SUMMARY_FILE, headline_table
 from .stats import first_run_above
+from .summary import SUMMARY_FILE, headline_table
 from .variant_tests import variant_tests
 
 __all__ = ["analyze", "run_analysis", "DEFAULT_TAUS", "METHOD_VERSION", "CURVE_VARS"]
@@ -240,7 +240,10 @@ def _unit_commitment(
         "n_committed_free": (DIMS2, (~np.isnan(cuf)).sum(-1)),
         "n_never_free": (DIMS2, (present & np.isnan(cuf)).sum(-1)),
         "frac_committed": (DIMS2, fc),
-        "frac_committed_ci": (DIMS2 + ("ci",), st.proportion_ci((~np.isnan(cu)).sum(-1), present.sum(-1), level)),
+        "frac_committed_ci": (
+            DIMS2 + ("ci",),
+            st.proportion_ci((~np.isnan(cu)).sum(-1), present.sum(-1), level),
+        ),
         "median_unit_commit": (DIMS2, median),
     }
 

@@ -279,7 +279,9 @@ def unit_metrics(
         da,
         kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
         input_core_dims=[core],
-        output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS) + [["lang", "perm"]] * len(PERM_VARS),
+        output_core_dims=[["lang", unit]] * len(UNIT_VARS)
+        + [["lang"]] * len(CELL_VARS)
+        + [["lang", "perm"]] * len(PERM_VARS),
         dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"perm": n_perm_null}},
         output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS) + len(PERM_VARS)),

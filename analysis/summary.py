@@ -76,7 +76,9 @@ def _row(r: xr.Dataset) -> dict[str, Any]:
     row.update(
         ckad_peak=float(at["cka_debiased"]) if at is not None else nan,
         ckad_layer=float(at["layer"]) if at is not None else nan,
-        ckad_null=float(at["null_cka_debiased_q95"]) if at is not None and "null_cka_debiased_q95" in at else nan,
+        ckad_null=float(at["null_cka_debiased_q95"])
+        if at is not None and "null_cka_debiased_q95" in at
+        else nan,
         ckad_z=float(at["cka_debiased_z"]) if at is not None and "cka_debiased_z" in at else nan,
         raw_cos_peak=float(r["peak_cos"]),
         raw_cos_peak_lo=float(r["peak_cos_ci"][0]),
