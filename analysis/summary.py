@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["headline_table", "format_headline", "LEAD", "SUMMARY_FILE"]
+__all__ = ["headline_table", "format_headline", "ci_decimals", "LEAD", "SUMMARY_FILE"]
 
 #: lead metric -> results variable (its ``peak_<var>...`` summaries, ``<var>_z``, null stem)
 LEAD = {"centred": ("cos_centred", "null_centred"), "mexa": ("retrieval_mexa", "null_mexa")}
@@ -111,6 +111,19 @@ def headline_table(res: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ci_decimals(lo: float, hi: float, nd: int = 2, most: int = 6) -> int:
+    """Decimals (>= ``nd``) at which a printed interval with ``lo < hi`` does not read as ``[x, x]``."""
+    while nd < most and np.isfinite(lo) and np.isfinite(hi) and lo < hi and f"{lo:.{nd}f}" == f"{hi:.{nd}f}":
+        nd += 1
+    return nd
+
+
+def _ci(x: float, lo: float, hi: float) -> str:
+    """``x [lo,hi]`` with as many decimals as the interval needs to stay visibly non-degenerate."""
+    d = ci_decimals(lo, hi)
+    return f"{x:.{d}f} [{lo:.{d}f},{hi:.{d}f}]"
+
+
 def _z(x: float) -> str:
     """A z score for print: ``inf`` when the null never varied, ``-`` when undefined."""
     return "-" if np.isnan(x) else ("inf" if np.isinf(x) else f"{x:.1f}")
@@ -124,20 +137,20 @@ def format_headline(table: pd.DataFrame) -> str:
         return "never" if np.isnan(x) else f"{x:.0f}"
 
     lines = [
-        f"{'variant':<8} {'lang':<4} {'res':<6} {'centred cos [95% CI] @L (share)':<33} {'null':>5} {'z':>5}  "
+        f"{'variant':<8} {'lang':<4} {'res':<6} {'centred cos [95% CI] @L (share)':<31} {'null':>5} {'z':>5}  "
         f"{'MEXA [95% CI] @L (share)':<31} {'null':>5} {'z':>5}  {'CKAd':>5}  "
-        f"{'raw cos, comparability':<22} {'commit':>6} {'free':>5}"
+        f"{'raw cos (comparability)':<22} {'commit':>6} {'free':>5}"
     ]
     for t in table.itertuples():
         lines.append(
             f"{t.variant:<8} {t.lang:<4} {t.resource:<6} "
-            f"{t.centred_peak:.2f} [{t.centred_peak_lo:.2f},{t.centred_peak_hi:.2f}] "
-            f"@{layer(t.centred_layer):<5} ({t.centred_modal_share:.2f}){'':<4} "
+            f"{_ci(t.centred_peak, t.centred_peak_lo, t.centred_peak_hi):<17} "
+            f"@{layer(t.centred_layer):<5} ({t.centred_modal_share:.2f}) "
             f"{t.centred_null:>5.2f} {_z(t.centred_z):>5}  "
-            f"{t.mexa_peak:.2f} [{t.mexa_peak_lo:.2f},{t.mexa_peak_hi:.2f}] "
-            f"@{layer(t.mexa_layer):<5} ({t.mexa_modal_share:.2f}){'':<2} "
+            f"{_ci(t.mexa_peak, t.mexa_peak_lo, t.mexa_peak_hi):<17} "
+            f"@{layer(t.mexa_layer):<5} ({t.mexa_modal_share:.2f}) "
             f"{t.mexa_null:>5.2f} {_z(t.mexa_z):>5}  {t.ckad_peak:>5.2f}  "
-            f"{t.raw_cos_peak:.2f} [{t.raw_cos_peak_lo:.2f},{t.raw_cos_peak_hi:.2f}] @{layer(t.raw_cos_layer):<3} "
+            f"{_ci(t.raw_cos_peak, t.raw_cos_peak_lo, t.raw_cos_peak_hi):<17} @{layer(t.raw_cos_layer):<3} "
             f"{layer(t.commit):>6} {layer(t.commit_free):>5}"
         )
     return "\n".join(lines)

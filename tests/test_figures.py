@@ -438,11 +438,14 @@ def test_report_is_self_contained_and_holds_stored_numbers(report_html, results_
         "Hindi (hi)",
     ):
         assert needle in text, needle
+    from polylens.analysis.summary import ci_decimals
+
     sm = pd.read_csv(results_dir / "summary.csv").set_index(["variant", "lang"])
     r = sm.loc[("fire", "hi")]
     for m in ("centred", "mexa", "raw_cos"):  # stored selection-aware peaks, verbatim
         peak, lo, hi = (getattr(r, f"{m}_peak{k}") for k in ("", "_lo", "_hi"))
-        assert f"{peak:.3f} <span class=ci>[{lo:.3f}, {hi:.3f}]" in text, m
+        d = ci_decimals(lo, hi, 3)
+        assert f"{peak:.{d}f} <span class=ci>[{lo:.{d}f}, {hi:.{d}f}]" in text, m
     again = build_report(results_dir, tmp_path / "again.html")
     assert again.read_bytes() == report_html.read_bytes()  # deterministic
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
-from polylens.analysis.summary import SUMMARY_FILE, headline_table
+from polylens.analysis.summary import SUMMARY_FILE, ci_decimals, headline_table
 from polylens.probes.scripts import script_name
 
 from ..alignment.draw import NULL_BAND
@@ -139,8 +139,9 @@ def _lead_cells(r: Any, m: str, pct: bool = False) -> tuple[str, str, str, str]:
     )
     z = g("z")
     zs = "–" if not np.isfinite(z) and np.isnan(z) else ("∞" if np.isinf(z) else f"{z:.1f}")
+    d = ci_decimals(g("peak_lo"), g("peak_hi"), 3)
     return (
-        f"{num(g('peak'))} <span class=ci>[{num(g('peak_lo'))}, {num(g('peak_hi'))}]</span>",
+        f"{num(g('peak'), d)} <span class=ci>[{num(g('peak_lo'), d)}, {num(g('peak_hi'), d)}]</span>",
         where,
         num(g("null")),
         zs,
@@ -160,11 +161,12 @@ def _headline(res: Results) -> str:
             esc(str(r.variant)),
             *_lead_cells(r, "centred"),
             *_lead_cells(r, "mexa"),
-            f"{num(r.raw_cos_peak)} <span class=ci>[{num(r.raw_cos_peak_lo)}, {num(r.raw_cos_peak_hi)}]"
+            f"{num(r.raw_cos_peak, rd)} <span class=ci>[{num(r.raw_cos_peak_lo, rd)}, {num(r.raw_cos_peak_hi, rd)}]"
             f" @{layer(r.raw_cos_layer)}</span>",
             f"{layer(r.commit)} / {layer(r.commit_free)}",
         )
         for r in t.itertuples(index=False)
+        for rd in [ci_decimals(r.raw_cos_peak_lo, r.raw_cos_peak_hi, 3)]
     ]
     cols = ["language", "variant"]
     for name in ("centred cosine", "MEXA"):
