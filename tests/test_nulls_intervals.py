@@ -103,3 +103,15 @@ def test_real_run_summary_and_results_have_no_degenerate_interval(real_run):
             assert not flat.drop_sel(lang=ref).any(), name
     zero = res["retrieval_mexa_ci"].where(res["retrieval_mexa"] == 0)
     assert (zero.sel(ci="hi") > 0).where(zero.sel(ci="hi").notnull(), True).all()  # 0 of n: upper > 0
+
+
+def test_results_browser_opens_with_the_summary_table(real_run):
+    """The served results browser shows summary.csv (centred cosine / MEXA with nulls) as its first table."""
+    from polylens.pipelines._serve.browse import describe
+
+    d = describe([real_run.parent], f"0/{real_run.name}")
+    names = [t["name"] for t in d["tables"]]
+    assert names[0] == "summary.csv" and "commitment_matrix.csv" in names
+    head = d["tables"][0]["header"]
+    assert head.index("centred_peak") < head.index("mexa_peak") < head.index("raw_cos_peak")
+    assert {"centred_null", "centred_z", "mexa_null", "mexa_z"} <= set(head)
