@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from jaxtyping import Float
 from scipy import stats as sps
 
 from . import stats as st
@@ -37,7 +38,7 @@ NULL_OF = {
 }
 
 
-def _cell(um: xr.Dataset, name: str) -> np.ndarray:
+def _cell(um: xr.Dataset, name: str) -> Float[np.ndarray, "variant lang layer *perm"]:
     """``um[name]`` as float64 (variant, lang, layer[, perm])."""
     dims = DIMS3 + (("perm",) if "perm" in um[name].dims else ())
     return um[name].transpose(*dims).values.astype(np.float64)
