@@ -29,7 +29,9 @@ from . import stats as st
 from .alignment_io import write_results
 from .commitment import commitment_free, commitment_layer, layer_labels, threshold_sweep
 from .core import unit_dim_of, unit_metrics
+from .null_effects import null_vars
 from .stats import first_run_above
+from .summary import SUMMARY_FILE, headline_table
 from .variant_tests import variant_tests
 
 __all__ = ["analyze", "run_analysis", "DEFAULT_TAUS", "METHOD_VERSION", "CURVE_VARS"]
@@ -42,8 +44,9 @@ DIMS3 = ("variant", "lang", "layer")
 DIMS2 = ("variant", "lang")
 NOTES = (
     "margin = matched cos - mean mismatched cos (row+col of the ref x lang cosine matrix, "
-    "units present in both); CIs: percentile bootstrap over units; commitment CI bound inf = "
-    "never commits; retrieval bootstrap resamples fixed per-unit indicators"
+    "units present in both); CIs: percentile bootstrap over units, exact (Clopper-Pearson) for "
+    "proportions (retrieval, MEXA, committed fraction); commitment CI bound inf = never commits; "
+    "each curve has its own per-layer null (analysis.null_effects): <null>_mean/_std/_q95, <m>_diff, <m>_z"
 )
 CENTRED_NULL = ("null_centred_mean", "null_centred_std", "null_centred_q95")
 #: curves whose peak gets a selection-aware CI and peak-layer distribution (``peak_<m>...``)
@@ -125,10 +128,6 @@ def _curves(
         )
     for name in ("null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased", *CENTRED_NULL):
         out[name] = (DIMS3, um[name].transpose(*DIMS3).values)
-    nc_mean, nc_std = out["null_centred_mean"][1], out["null_centred_std"][1]
-    out["cos_centred_diff"] = (DIMS3, (out["cos_centred"][1] - nc_mean).astype(np.float32))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["cos_centred_z"] = (DIMS3, ((out["cos_centred"][1] - nc_mean) / nc_std).astype(np.float32))
     null_mean, null_std = um.null_mean.transpose(*DIMS3).values, um.null_std.transpose(*DIMS3).values
     with np.errstate(divide="ignore", invalid="ignore"):
         out["margin_zscore"] = (DIMS3, ((out["cos"][1] - null_mean) / null_std).astype(np.float32))
@@ -228,7 +227,7 @@ def _unit_commitment(
     cu = np.where(present, cu, np.nan)
     cuf = np.where(present, cuf, np.nan)
     committed = np.where(present, (~np.isnan(cu)).astype(float), np.nan)
-    fc, fcb = st.boot_means(committed, w)
+    fc = st.boot_means(committed, w[:1])[0]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(cu, -1)
@@ -241,7 +240,10 @@ def _unit_commitment(
         "n_committed_free": (DIMS2, (~np.isnan(cuf)).sum(-1)),
         "n_never_free": (DIMS2, (present & np.isnan(cuf)).sum(-1)),
         "frac_committed": (DIMS2, fc),
-        "frac_committed_ci": (DIMS2 + ("ci",), _ci(fcb, level)),
+        "frac_committed_ci": (
+            DIMS2 + ("ci",),
+            st.proportion_ci((~np.isnan(cu)).sum(-1), present.sum(-1), level),
+        ),
         "median_unit_commit": (DIMS2, median),
     }
 
@@ -317,6 +319,7 @@ def analyze(
     pu = _per_unit(um).transpose("variant", "lang", "layer", unit)  # unit axis last
     w = st.resample_weights(pu.sizes[unit], n_boot, seed)
     out, boots = _curves(pu, um, w, unit, ci_level)
+    out.update(null_vars(out, um, unit, null_quantile))
     cos_pt = out["cos"][1].astype(np.float64)
     mar_pt = out["margin"][1].astype(np.float64)
     null_mean = um.null_mean.transpose(*DIMS3).values.astype(np.float64)
@@ -358,13 +361,14 @@ def run_analysis(
     Files: ``alignment.nc`` (``analyze`` output; attrs = dataset attrs + ``analysis_*`` params),
     ``alignment_curves.json`` (seed shape + ``_ci``/``_meta``), ``commitment_matrix.csv`` (one
     row per variant x lang), ``stats.csv`` (``variant_tests``), ``failure_cases.csv`` (only when
-    ``edge_ds`` is given; see ``analysis.failures``). Same inputs + seed -> identical files.
+    ``edge_ds`` is given; see ``analysis.failures``), ``summary.csv`` (``analysis.summary.headline_table``). Same inputs + seed -> identical files.
     """
     res = analyze(ds, ref=ref, tau=tau, k=k, n_boot=n_boot, seed=seed, taus=taus, null_quantile=null_quantile)
     res.attrs["analysis_baseline"] = baseline
     res.attrs["analysis_n_perm"] = int(n_perm)
     tests = variant_tests(res, baseline=baseline, n_perm=n_perm, seed=seed)
     write_results(res, tests, Path(out_dir), edge_ds=edge_ds, baseline=baseline)
+    headline_table(res).to_csv(Path(out_dir) / SUMMARY_FILE, index=False, float_format="%.6g")
     return res
 
 

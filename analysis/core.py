@@ -22,6 +22,7 @@ import xarray as xr
 from jaxtyping import Bool, Float, Int
 
 from .cka import cka_from_grams
+from .nulls import cka_null_moments, mexa_perm_null
 from .stats import nanquantile_sorted
 
 __all__ = ["unit_dim_of", "block_metrics", "unit_metrics", "derangements", "UNIT_VARS", "CELL_VARS"]
@@ -31,10 +32,11 @@ UNIT_VARS = ("cos", "cos_centred", "null_mean_u", "null_std_u", "null_q95_u", "r
 #: outputs per (…, lang) cell
 CELL_VARS = (
     "null_mean", "null_std", "null_q95_mean", "cka", "cka_debiased",
-    "null_centred_mean", "null_centred_std", "null_centred_q95",
+    "null_centred_mean", "null_centred_std", "null_centred_q95", "null_cka_mean",
 )  # fmt: skip
-#: outputs per (…, lang, perm): the mean mismatched raw cosine under each derangement
-PERM_VARS = ("null_perm_cos",)
+#: outputs per (…, lang, perm): the MEXA score of each mismatched pairing (``analysis.nulls``) and
+#: the mean mismatched raw cosine under each derangement (last: ``analysis.simulate`` reads it)
+PERM_VARS = ("null_perm_mexa", "null_perm_cos")
 
 _CORE = ("variant", "lang", "layer", "d")
 
@@ -45,8 +47,8 @@ CellArray = Float[np.ndarray, "*batch lang"]
 #: the kernel's outputs: UNIT_VARS then CELL_VARS
 KernelOutputs = tuple[
     UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray, UnitArray,
-    CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray,
-    Float[np.ndarray, "*batch lang perm"],
+    CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray, CellArray,
+    Float[np.ndarray, "*batch lang perm"], Float[np.ndarray, "*batch lang perm"],
 ]  # fmt: skip
 
 
@@ -109,8 +111,11 @@ def block_metrics(
     null_mean_u, null_std_u, null_mean, null_std = _mismatch_moments(S, joint, pair)
     null_q95_u, retr_fwd_u, retr_bwd_u = _mismatch_quantile_and_retrieval(S, joint, pair, q)
     null_q95_mean, perm_cos = _derangement_null(S, joint, perms, q)
+    perm_mexa = mexa_perm_null(S, joint, perms)
     del S, pair
-    cos_centred, cka, cka_db, Sc = _centred_metrics(x, valid, joint, ref_idx)
+    cos_centred, cka, cka_db, Sc, grams = _centred_metrics(x, valid, joint, ref_idx)
+    null_cka_mean = cka_null_moments(grams, joint, ref_idx)[0]
+    del grams
     c_q, c_perm = _derangement_null(Sc, joint, perms, q)
     f32 = np.float32
     return (
@@ -129,6 +134,8 @@ def block_metrics(
         np.nanmean(c_perm, -1).astype(f32),
         np.nanstd(c_perm, -1, ddof=1).astype(f32),
         c_q.astype(f32),
+        null_cka_mean.astype(f32),
+        perm_mexa.astype(f32),
         perm_cos.astype(f32),
     )
 
@@ -216,8 +223,11 @@ def _centred_metrics(
     valid: Bool[np.ndarray, "*batch lang unit"],
     joint: Bool[np.ndarray, "*batch lang unit"],
     ref_idx: int,
-) -> tuple[UnitArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"]]:
-    """Language-centred cosine to the reference, CKA, and the centred cosine matrix (for its null)."""
+) -> tuple[
+    UnitArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"],
+    Float[np.ndarray, "*batch lang unit unit"],
+]:  # fmt: skip
+    """Centred cosine to the reference, CKA, and the centred cosine and Gram matrices (for their nulls)."""
     nv = np.maximum(valid.sum(-1), 1)[..., None, None]
     mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
     xc = np.where(valid[..., None], x - mu, 0)
@@ -235,7 +245,7 @@ def _centred_metrics(
     kr = grams[..., ref_idx : ref_idx + 1, :, :]
     cka = cka_from_grams(kr, grams, joint, debiased=False)
     cka_db = cka_from_grams(kr, grams, joint, debiased=True)
-    return cos_centred, cka, cka_db, Sc
+    return cos_centred, cka, cka_db, Sc, grams
 
 
 def unit_metrics(
@@ -269,7 +279,9 @@ def unit_metrics(
         da,
         kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
         input_core_dims=[core],
-        output_core_dims=[["lang", unit]] * len(UNIT_VARS) + [["lang"]] * len(CELL_VARS) + [["lang", "perm"]],
+        output_core_dims=[["lang", unit]] * len(UNIT_VARS)
+        + [["lang"]] * len(CELL_VARS)
+        + [["lang", "perm"]] * len(PERM_VARS),
         dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"perm": n_perm_null}},
         output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS) + len(PERM_VARS)),

@@ -375,7 +375,16 @@ def test_headline_table_reads_the_known_answers(res):
 
     table = headline_table(res).set_index(["variant", "lang"])
     hi, noise = table.loc[("base", "hi")], table.loc[("base", "noise")]
-    assert hi.centred_layer >= 4 and hi.centred_lo <= hi.centred_cos <= hi.centred_hi
-    assert hi.mexa > 0.9 and noise.mexa < 0.2 and np.isnan(noise.commit)
-    assert hi.commit == 4 and hi.centred_cos > noise.centred_cos + 0.5
-    assert "never" in format_headline(headline_table(res))
+    assert hi.centred_layer >= 4 and hi.centred_peak_lo <= hi.centred_peak <= hi.centred_peak_hi
+    assert hi.mexa_peak > 0.9 and noise.mexa_peak < 0.2 and np.isnan(noise.commit)
+    assert hi.commit == 4 and hi.centred_peak > noise.centred_peak + 0.5
+    # the lead metrics are far above their own nulls for "hi", within them for "noise"
+    assert hi.centred_z > 5 and hi.centred_peak > hi.centred_null and hi.mexa_peak > hi.mexa_null
+    assert noise.mexa_peak_lo <= noise.mexa_null_mean + 0.2 and abs(noise.centred_z) < 5
+    # one peak method: the stored selection-aware peak, not a CI at a fixed layer
+    peak = res.sel(variant="base", lang="hi")
+    assert hi.centred_peak_lo == float(peak.peak_cos_centred_ci[0])
+    assert hi.mexa_peak_hi == float(peak.peak_retrieval_mexa_ci[1])
+    assert "en" not in table.index.get_level_values("lang")
+    text = format_headline(headline_table(res))
+    assert "never" in text and text.splitlines()[0].split()[3:5] == ["centred", "cos"]

@@ -158,12 +158,25 @@ def test_three_panel_picks_latin_indic_ethiopic_from_script_coord(draw, res, nc)
     assert [g for g, _ in picks] == ["sw", "hi", "am"]
     assert [str(nc["script"].sel(lang=g).values) for g, _ in picks] == ["Latn", "Deva", "Ethi"]
     fig = draw("three_panel")
-    for g, _ in picks:
-        ax = the(fig, f"panel:{g}")
-        for v in res.variants:
-            line = the(fig, f"cos:{v}:{g}")
-            assert line.axes is ax
-            np.testing.assert_array_equal(line.get_ydata(), nc["cos"].sel(variant=v, lang=g).values)
+    layers = nc["layer"].values
+    for g, _ in picks:  # lead metrics, each over its OWN per-layer null (not one shared band)
+        for var, panel, null in (
+            ("cos_centred", f"panel:{g}", "null_centred"),
+            ("retrieval_mexa", f"panel_retrieval_mexa:{g}", "null_mexa"),
+        ):
+            ax = the(fig, panel)
+            for v in res.variants:
+                s = nc.sel(variant=v, lang=g)
+                line = the(fig, f"{var}:{v}:{g}")
+                assert line.axes is ax
+                np.testing.assert_array_equal(line.get_ydata(), s[var].values)
+                band = the(fig, f"null_{var}:{v}:{g}")
+                assert band.axes is ax
+                assert_band(band, layers, s[f"{null}_mean"].values, s[f"{null}_q95"].values)
+        assert not fig.findobj(
+            lambda a: a.get_gid() == f"cos:{res.variants[0]}:{g}"
+        )  # raw: not a lead metric
+    assert the(fig, f"panel:{picks[0][0]}").get_ylabel().startswith("centred cosine")
     assert [ax.get_title() for ax in fig.axes][:3] == [
         "Swahili (sw) — Latin script",
         "Hindi (hi) — Indic script",
@@ -398,11 +411,19 @@ def test_report_is_self_contained_and_holds_stored_numbers(report_html, results_
         .group(1)
         .replace("<\\/", "</")
     )
+    for m in ("cos_centred", "retrieval_mexa", "cos"):
+        np.testing.assert_allclose(
+            data["series"][m]["value"]["fire"]["hi"], nc[m].sel(variant="fire", lang="hi").values, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            data["series"][m]["hi"]["earth"]["am"],
+            nc[f"{m}_ci"].sel(variant="earth", lang="am", ci="hi"),
+            atol=1e-6,
+        )
     np.testing.assert_allclose(
-        data["cos"]["fire"]["hi"], nc["cos"].sel(variant="fire", lang="hi").values, atol=1e-6
-    )
-    np.testing.assert_allclose(
-        data["hi"]["earth"]["am"], nc["cos_ci"].sel(variant="earth", lang="am", ci="hi").values, atol=1e-6
+        data["series"]["retrieval_mexa"]["null_q95"]["base"]["sw"],
+        nc["null_mexa_q95"].sel(variant="base", lang="sw"),
+        atol=1e-6,
     )
     assert data["layer_labels"][0] == "embed" and len(data["layers"]) == nc.sizes["layer"]
     for needle in (
@@ -417,9 +438,14 @@ def test_report_is_self_contained_and_holds_stored_numbers(report_html, results_
         "Hindi (hi)",
     ):
         assert needle in text, needle
-    cm = pd.read_csv(results_dir / "commitment_matrix.csv").set_index(["variant", "lang"])
-    r = cm.loc[("fire", "hi")]
-    assert f"{r.peak_cos:.3f} <span class=ci>[{r.peak_cos_ci_lo:.3f}, {r.peak_cos_ci_hi:.3f}]</span>" in text
+    from polylens.analysis.summary import ci_decimals
+
+    sm = pd.read_csv(results_dir / "summary.csv").set_index(["variant", "lang"])
+    r = sm.loc[("fire", "hi")]
+    for m in ("centred", "mexa", "raw_cos"):  # stored selection-aware peaks, verbatim
+        peak, lo, hi = (getattr(r, f"{m}_peak{k}") for k in ("", "_lo", "_hi"))
+        d = ci_decimals(lo, hi, 3)
+        assert f"{peak:.{d}f} <span class=ci>[{lo:.{d}f}, {hi:.{d}f}]" in text, m
     again = build_report(results_dir, tmp_path / "again.html")
     assert again.read_bytes() == report_html.read_bytes()  # deterministic
 
@@ -472,7 +498,15 @@ def test_report_in_headless_chromium(report_html):
         assert after["value"] == str(last) and after["readout"].startswith(f"layer {data['layers'][last]} ")
         assert after["points"] != before["points"] and after["rows"] != before["rows"]
         for variant, lang, _, value in after["points"]:  # what is shown is the stored value at that layer
-            assert value == pytest.approx(data["cos"][variant][lang][last])
+            assert value == pytest.approx(data["series"]["cos_centred"]["value"][variant][lang][last])
+        assert b.eval("document.getElementById('metric-select').value") == "cos_centred"
+        b.eval(
+            "var s = document.getElementById('metric-select'); s.value = 'retrieval_mexa';"
+            " s.dispatchEvent(new Event('change'))"
+        )
+        mexa = json.loads(b.eval(state))
+        for variant, lang, _, value in mexa["points"]:  # switching metric shows that metric's stored values
+            assert value == pytest.approx(data["series"]["retrieval_mexa"]["value"][variant][lang][last])
 
         b.eval("document.getElementById('explorer').scrollIntoView()")
         shot = b.screenshot()
@@ -480,3 +514,31 @@ def test_report_in_headless_chromium(report_html):
     assert img.shape[0] > 100 and img.shape[1] > 100
     assert float(img[..., :3].std()) > 0.05  # not blank
     assert len(np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 20
+
+
+# ------------------------------------------------------------------------------ what users read first
+def test_report_leads_with_centred_cosine_and_mexa_with_nulls(report_html, results_dir, nc):
+    """Title is the model (not a dict repr); the first table and the explorer default are the lead metrics."""
+    text = report_html.read_text()
+    title = re.search(r"<title>(.*?)</title>", text).group(1)
+    assert title == "polylens report: cross-lingual alignment of synthetic/tiny-aya-like" and "{" not in title
+    first = re.search(r"<table[^>]*>(.*?)</table>", text[text.index('<section id="headline"') :], re.S).group(
+        1
+    )
+    heads = re.findall(r"<th>(.*?)</th>", first)
+    assert heads[2].startswith("centred cosine peak") and heads[6].startswith("MEXA peak")
+    assert heads[4].startswith("centred cosine null") and heads[8].startswith("MEXA null")
+    assert heads[5] == "centred cosine z" and heads[9] == "MEXA z"
+    assert "comparability" in heads[10] and heads[10].startswith("raw cosine")
+    assert text.index('<section id="headline"') < text.index('<section id="explorer"')
+    data = json.loads(
+        re.search(r'id="explorer-data">(.*?)</script>', text, re.S).group(1).replace("<\\/", "</")
+    )
+    assert data["default_metric"] == "cos_centred" and data["metrics"][1]["key"] == "retrieval_mexa"
+    assert re.search(r'<select id="metric-select"><option value="cos_centred" selected>', text)
+    for m, null in (("cos_centred", "null_centred"), ("retrieval_mexa", "null_mexa")):
+        s = data["series"][m]
+        assert {"value", "lo", "hi", "null_mean", "null_q95"} <= set(s)
+        np.testing.assert_allclose(
+            s["null_q95"]["fire"]["am"], nc[f"{null}_q95"].sel(variant="fire", lang="am"), atol=1e-6
+        )

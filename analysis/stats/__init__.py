@@ -9,6 +9,7 @@ vectorized sign-flip tests and quantiles over thousands of resamples at once).
 - :mod:`.resample`: seeded bootstrap index / weight matrices, permutations, weighted means.
 - :mod:`.intervals`: percentile CIs, exact (Clopper-Pearson) / Wilson proportion CIs.
 - :mod:`.peaks`: selection-aware peak CI + peak-layer distribution, max-over-layers null.
+- :mod:`.nulls`: per-layer null band (mean, SD, quantile of draws) and effect size (difference, z).
 - :mod:`.inference`: paired sign-flip permutation test, Benjamini-Hochberg, Cohen's dz.
 - :mod:`.association`: Pearson / Spearman with bootstrap CI and permutation p, linear fit band.
 """
@@ -16,6 +17,7 @@ vectorized sign-flip tests and quantiles over thousands of resamples at once).
 from .association import correlate, linear_fit, pearson_rows
 from .inference import bh_adjust, cohens_dz, signflip_test
 from .intervals import nanquantile_sorted, percentile_ci, proportion_ci
+from .nulls import effect_over_null, null_summary
 from .peaks import first_run_above, max_run_threshold, peak_summary, run_min
 from .resample import (
     boot_means,
@@ -40,6 +42,8 @@ __all__ = [
     "bootstrap_mean",
     "bootstrap_weights",
     "cohens_dz",
+    "effect_over_null",
+    "null_summary",
     "correlate",
     "linear_fit",
     "nanmean_weighted",

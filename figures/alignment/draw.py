@@ -26,7 +26,17 @@ from ..common import (
 from ..results import Results
 from ..style import GREY, NULL_COLOR, lang_label, lang_name, variant_style
 
-__all__ = ["curve", "null_band", "variant_legend", "ci_null_handles", "lang_title", "ref_name", "by_layer"]
+__all__ = [
+    "curve", "null_band", "variant_legend", "ci_null_handles", "lang_title", "ref_name", "by_layer", "NULL_BAND",
+]  # fmt: skip
+
+#: each metric's own per-layer null band (stored): (lower edge = null mean, upper edge = null q95)
+NULL_BAND = {
+    "cos": ("null_mean", "null_q95_mean"),
+    "cos_centred": ("null_centred_mean", "null_centred_q95"),
+    "retrieval_mexa": ("null_mexa_mean", "null_mexa_q95"),
+    "cka_debiased": ("null_cka_debiased_mean", "null_cka_debiased_q95"),
+}
 
 NULL_ALPHA = 0.35
 #: the null band's look, shared by the band and its legend handle
@@ -55,14 +65,16 @@ def curve(ax: Axes, res: Results, var: str, v: str, g: str, ci: bool = True, **k
     band_line(ax, res.layers, y, band, st["color"], var, f"{v}:{g}", linestyle=st["linestyle"], label=v, **kw)
 
 
-def null_band(ax: Axes, res: Results, v: str, g: str) -> None:
-    """Mismatched-concept null of the mean curve: from its mean to its 95th percentile (stored)."""
+def null_band(ax: Axes, res: Results, v: str, g: str, var: str = "cos") -> None:
+    """``var``'s own per-layer null (``NULL_BAND``): from its mean to its 95th percentile (stored)."""
     ds = res.ds
-    if "null_mean" not in ds or "null_q95_mean" not in ds:
+    lo_var, hi_var = NULL_BAND[var]
+    if lo_var not in ds or hi_var not in ds:
         return
-    lo = ds["null_mean"].sel(variant=v, lang=g).values
-    hi = ds["null_q95_mean"].sel(variant=v, lang=g).values
-    ax.fill_between(res.layers, lo, hi, **_NULL_LOOK, gid=f"null:{v}:{g}")
+    lo = ds[lo_var].sel(variant=v, lang=g).values
+    hi = ds[hi_var].sel(variant=v, lang=g).values
+    gid = f"null:{v}:{g}" if var == "cos" else f"null_{var}:{v}:{g}"
+    ax.fill_between(res.layers, lo, hi, **_NULL_LOOK, gid=gid)
 
 
 def variant_legend(fig: Figure, res: Results, extra: Sequence[Any] = ()) -> None:
@@ -72,12 +84,13 @@ def variant_legend(fig: Figure, res: Results, extra: Sequence[Any] = ()) -> None
 
 
 def ci_null_handles(res: Results, null: bool = True) -> list[Patch]:
-    """Legend handles of the CI band and (optionally) the null band."""
+    """Legend handles of the CI band and (optionally) the null band (each metric's own)."""
     level = res.attrs.get("analysis_ci_level", 0.95)
-    out = [ci_patch(f"{level:.0%} bootstrap CI")]
+    out = [ci_patch(f"{level:.0%} CI")]
     if null:
         q = res.attrs.get("analysis_null_quantile", 0.95)
-        out.append(Patch(**_NULL_LOOK, label=f"null: mismatched concepts (mean to q{q * 100:.0f})"))
+        label = f"null of this metric: mismatched concepts (mean to q{q * 100:.0f})"
+        out.append(Patch(**_NULL_LOOK, label=label))
     return out
 
 
@@ -95,7 +108,7 @@ def by_layer(
     for ax, g in zip(grid.axes, res.langs):
         if null:
             for v in res.variants:
-                null_band(ax, res, v, g)
+                null_band(ax, res, v, g, var)
         for v in res.variants:
             curve(ax, res, var, v, g, ci=ci)
         if hline is not None:

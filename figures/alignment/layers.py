@@ -34,10 +34,13 @@ class LayerFigure:
     description: str
     ylim: tuple[float, float] | None = None
     hline: float | None = None
+    null: bool = False
 
     def draw(self, res: Results) -> Figure:
-        """Draw this figure from a results directory."""
-        return by_layer(res, self.var, self.ylabel, ci=self.ci, ylim=self.ylim, hline=self.hline)
+        """Draw this figure from a results directory (with the metric's own null band if ``null``)."""
+        return by_layer(
+            res, self.var, self.ylabel, ci=self.ci, ylim=self.ylim, hline=self.hline, null=self.null
+        )
 
 
 LAYER_FIGURES = (
@@ -47,9 +50,10 @@ LAYER_FIGURES = (
         "MEXA retrieval accuracy",
         ci=True,
         ylim=(-0.03, 1.03),
+        null=True,
         title="Retrieval accuracy (MEXA) by layer",
         description="Share of units whose translation is the strictly nearest neighbour in both directions "
-        "(MEXA alignment score), with bootstrap CI.",
+        "(MEXA alignment score), with exact CI and its own null band: the MEXA score of deranged pairings.",
     ),
     LayerFigure(
         "cka_by_layer",
@@ -66,8 +70,10 @@ LAYER_FIGURES = (
         "debiased linear CKA",
         ci=False,
         hline=0.0,
+        null=True,
         title="Debiased linear CKA by layer",
-        description="Debiased linear CKA (unbiased HSIC), which corrects the small-sample upward bias of CKA.",
+        description="Debiased linear CKA (unbiased HSIC), which corrects the small-sample upward bias of CKA, "
+        "with its own null band: exact permutation mean to q95 (normal approximation) of permuted pairings.",
     ),
     LayerFigure(
         "centred_alignment_curves",
@@ -75,9 +81,11 @@ LAYER_FIGURES = (
         "centred cosine to reference",
         ci=True,
         hline=0.0,
+        null=True,
         title="Language-centred alignment by layer",
         description="Cosine to the reference after subtracting each language's mean vector per layer "
-        "(removes the shared anisotropic direction that pins raw cosine near 1), with CI.",
+        "(removes the shared anisotropic direction that pins raw cosine near 1), with CI and its own null "
+        "band (centred cosine of mismatched concepts).",
     ),
     LayerFigure(
         "margin_by_layer",

@@ -9,13 +9,22 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
+from polylens.analysis.summary import SUMMARY_FILE, ci_decimals, headline_table
 from polylens.probes.scripts import script_name
 
+from ..alignment.draw import NULL_BAND
 from ..results import Results
 from ..style import lang_name, variant_style
 from .html import esc, figures_html, layer, num, table
 
-__all__ = ["explorer_data", "alignment_sections"]
+__all__ = ["explorer_data", "alignment_sections", "EXPLORER_METRICS"]
+
+#: explorer metrics in menu order; the first is the default (lead metrics first, raw cosine last)
+EXPLORER_METRICS = {
+    "cos_centred": "centred cosine",
+    "retrieval_mexa": "MEXA retrieval",
+    "cos": "raw cosine (comparability)",
+}
 
 
 def _clean(a: Float[np.ndarray, "*shape"]) -> list[float | None]:
@@ -24,7 +33,7 @@ def _clean(a: Float[np.ndarray, "*shape"]) -> list[float | None]:
 
 
 def explorer_data(res: Results) -> dict[str, Any]:
-    """The explorer's inline JSON: stored curves, CIs and null per (variant, lang, layer)."""
+    """The explorer's inline JSON: per metric, stored curves, CIs and the metric's own null per cell."""
     ds = res.ds
     labels = (
         [str(x) for x in ds["layer_label"].values]
@@ -43,17 +52,22 @@ def explorer_data(res: Results) -> dict[str, Any]:
             {"code": g, "name": lang_name(g), "script": script_name(res.script(g) or "")} for g in res.langs
         ],
     }
-    for key, var, sel in (
-        ("cos", "cos", None),
-        ("lo", "cos_ci", "lo"),
-        ("hi", "cos_ci", "hi"),
-        ("null_mean", "null_mean", None),
-        ("null_q95", "null_q95_mean", None),
-    ):
-        if var not in ds:
+    out["metrics"] = [{"key": k, "label": label} for k, label in EXPLORER_METRICS.items() if k in ds]
+    out["default_metric"] = out["metrics"][0]["key"] if out["metrics"] else None
+    series: dict[str, Any] = {}
+    for m in EXPLORER_METRICS:
+        if m not in ds:
             continue
-        da = ds[var] if sel is None else ds[var].sel(ci=sel)
-        out[key] = {v: {g: _clean(da.sel(variant=v, lang=g).values) for g in res.langs} for v in res.variants}
+        stem = NULL_BAND[m]
+        parts = {"value": ds[m], "null_mean": ds.get(stem[0]), "null_q95": ds.get(stem[1])}
+        if f"{m}_ci" in ds:
+            parts.update(lo=ds[f"{m}_ci"].sel(ci="lo"), hi=ds[f"{m}_ci"].sel(ci="hi"))
+        series[m] = {
+            key: {v: {g: _clean(da.sel(variant=v, lang=g).values) for g in res.langs} for v in res.variants}
+            for key, da in parts.items()
+            if da is not None
+        }
+    out["series"] = series
     return out
 
 
@@ -105,32 +119,73 @@ def _methods(res: Results) -> str:
     return body
 
 
+def _summary(res: Results) -> pd.DataFrame:
+    """The stored ``summary.csv`` (``analysis.summary.headline_table``), or the same table read from alignment.nc."""
+    if res.has(SUMMARY_FILE):
+        return res.table(SUMMARY_FILE)
+    ds = res.ds.copy()
+    ds.attrs.setdefault("analysis_ref", res.ref)
+    return headline_table(ds)
+
+
+def _lead_cells(r: Any, m: str, pct: bool = False) -> tuple[str, str, str, str]:
+    """(peak [CI], peak layer (share of resamples), null q95 at that layer, z) of lead metric ``m``."""
+    g = lambda k: getattr(r, f"{m}_{k}")  # noqa: E731
+    share = g("modal_share")
+    where = f"{layer(g('layer'))}" + (
+        f" <span class=ci>({share:.0%} of resamples at {layer(g('modal_layer'))})</span>"
+        if np.isfinite(share)
+        else ""
+    )
+    z = g("z")
+    zs = "–" if not np.isfinite(z) and np.isnan(z) else ("∞" if np.isinf(z) else f"{z:.1f}")
+    d = ci_decimals(g("peak_lo"), g("peak_hi"), 3)
+    return (
+        f"{num(g('peak'), d)} <span class=ci>[{num(g('peak_lo'), d)}, {num(g('peak_hi'), d)}]</span>",
+        where,
+        num(g("null")),
+        zs,
+    )
+
+
 def _headline(res: Results) -> str:
-    t = res.table("commitment_matrix.csv")
+    """The first table: centred cosine and MEXA (peak, CI, layer, own null, z), raw cosine for comparison."""
+    t = _summary(res)
     if t.empty:
         return "<p>No languages besides the reference.</p>"
-    level = res.attrs.get("analysis_ci_level", 0.95) if res.has("alignment.nc") else 0.95
-    rows = []
-    for r in t.itertuples(index=False):
-        rows.append(
-            (
-                esc(f"{lang_name(str(r.lang))} ({r.lang})"),
-                esc(str(r.variant)),
-                f"{num(r.peak_cos)} <span class=ci>[{num(r.peak_cos_ci_lo)}, {num(r.peak_cos_ci_hi)}]</span>",
-                layer(r.peak_layer),
-                f"{layer(r.commit_layer)} <span class=ci>[{layer(r.commit_ci_lo)}, {layer(r.commit_ci_hi)}]</span>",
-                f"{int(r.n_committed)} / {int(r.n_units)}",
-            )
+    level = res.attrs.get("analysis_ci_level", 0.95)
+    q = float(res.attrs.get("analysis_null_quantile", 0.95)) * 100
+    rows = [
+        (
+            esc(f"{lang_name(str(r.lang))} ({r.lang})"),
+            esc(str(r.variant)),
+            *_lead_cells(r, "centred"),
+            *_lead_cells(r, "mexa"),
+            f"{num(r.raw_cos_peak, rd)} <span class=ci>[{num(r.raw_cos_peak_lo, rd)}, {num(r.raw_cos_peak_hi, rd)}]"
+            f" @{layer(r.raw_cos_layer)}</span>",
+            f"{layer(r.commit)} / {layer(r.commit_free)}",
         )
-    cols = [
-        "language",
-        "variant",
-        f"peak cosine [{level:.0%} CI]",
-        "peak layer",
-        f"commitment layer [{level:.0%} CI]",
-        "units committed",
+        for r in t.itertuples(index=False)
+        for rd in [ci_decimals(r.raw_cos_peak_lo, r.raw_cos_peak_hi, 3)]
     ]
-    return table(pd.DataFrame(rows, columns=cols), "headline")
+    cols = ["language", "variant"]
+    for name in ("centred cosine", "MEXA"):
+        cols += [
+            f"{name} peak [{level:.0%} CI]",
+            f"{name} peak layer",
+            f"{name} null (q{q:.0f})",
+            f"{name} z",
+        ]
+    cols += [f"raw cosine peak [{level:.0%} CI] (comparability only)", "commitment: τ rule / null-calibrated"]
+    note = (
+        "<p>Peaks are selection-aware: the peak layer is re-selected in every bootstrap resample, so the "
+        "interval covers the uncertainty of where the peak is; the share says how often the modal layer won. "
+        "Each metric is compared with its own per-layer null (mismatched concepts / deranged pairing); z = "
+        "(value − null mean) / null SD at the peak layer (∞: the null never varied). Raw cosine sits near 1 "
+        "for any pair of inputs on anisotropic residual streams: it is shown only for comparison with the "
+        "seed study.</p>"
+    )
+    return note + table(pd.DataFrame(rows, columns=cols), "headline")
 
 
 def _stats(res: Results) -> str:
@@ -178,15 +233,21 @@ def _explorer(res: Results) -> str:
     data = json.dumps(explorer_data(res), allow_nan=False, ensure_ascii=True, separators=(",", ":"))
     data = data.replace("</", "<\\/")
     level = res.attrs.get("analysis_ci_level", 0.95)
+    options = "".join(
+        f'<option value="{esc(k)}"{" selected" if i == 0 else ""}>{esc(label)}</option>'
+        for i, (k, label) in enumerate((m["key"], m["label"]) for m in explorer_data(res)["metrics"])
+    )
     return (
-        f"<p>Move the slider to see each language's mean alignment with {esc(lang_name(res.ref or ''))} at one layer: "
-        f"dot = mean cosine, bar = {level:.0%} CI, grey box = mismatched-concept null (mean to q95).</p>"
-        '<div id="explorer-controls"><label for="layer-slider">layer</label>'
+        f"<p>Pick a metric and move the slider to see each language's alignment with "
+        f"{esc(lang_name(res.ref or ''))} at one layer: dot = mean over concepts, bar = {level:.0%} CI, grey box = "
+        "the metric's own null (mismatched concepts / deranged pairing, mean to q95).</p>"
+        '<div id="explorer-controls"><label for="metric-select">metric</label>'
+        f'<select id="metric-select">{options}</select><label for="layer-slider">layer</label>'
         '<input type="range" id="layer-slider" min="0" max="0" step="1" value="0">'
         '<span id="layer-readout" aria-live="polite"></span></div>'
         '<div id="explorer"><svg id="explorer-svg" xmlns="http://www.w3.org/2000/svg" role="img" '
         'aria-label="alignment at the selected layer"></svg></div>'
-        '<table id="explorer-table"><thead><tr><th>language</th><th>variant</th><th>mean cosine</th>'
+        '<table id="explorer-table"><thead><tr><th>language</th><th>variant</th><th id="explorer-metric">value</th>'
         f"<th>{level:.0%} CI</th><th>null (mean, q95)</th></tr></thead><tbody></tbody></table>"
         f'<script type="application/json" id="explorer-data">{data}</script>'
     )

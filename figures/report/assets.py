@@ -27,14 +27,19 @@ JS = r"""
   var H = top + rowH * D.langs.length + 30;
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   svg.setAttribute("width", W); svg.setAttribute("height", H);
-  var lo = 0, hi = 1;
-  ["lo", "null_mean", "cos"].forEach(function (k) {
-    if (!D[k]) return;
-    D.variants.forEach(function (v) { D.langs.forEach(function (g) {
-      D[k][v][g.code].forEach(function (x) { if (x !== null && x < lo) lo = x; });
-    }); });
-  });
-  lo = Math.floor(lo * 10) / 10;
+  var select = document.getElementById("metric-select");
+  var metric = D.default_metric, S = D.series[metric], lo = 0, hi = 1;
+  function scale() {
+    lo = 0;
+    ["lo", "null_mean", "value"].forEach(function (k) {
+      if (!S[k]) return;
+      D.variants.forEach(function (v) { D.langs.forEach(function (g) {
+        S[k][v][g.code].forEach(function (x) { if (x !== null && x < lo) lo = x; });
+      }); });
+    });
+    lo = Math.floor(lo * 10) / 10;
+  }
+  scale();
   function X(x) { return left + (x - lo) / (hi - lo) * (W - left - right); }
   function el(name, attrs, text) {
     var e = document.createElementNS(NS, name);
@@ -43,7 +48,11 @@ JS = r"""
     return e;
   }
   function fmt(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
-  function get(k, v, g, l) { return D[k] ? D[k][v][g][l] : null; }
+  function get(k, v, g, l) { return S[k] ? S[k][v][g][l] : null; }
+  function label() {
+    for (var i = 0; i < D.metrics.length; i++) if (D.metrics[i].key === metric) return D.metrics[i].label;
+    return metric;
+  }
   function render(l) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     for (var t = Math.ceil(lo * 5) * 2; t <= 10; t += 2) {
@@ -52,7 +61,7 @@ JS = r"""
       svg.appendChild(el("text", {x: x, y: H - 8, "text-anchor": "middle", fill: "#555"}, (t / 10).toFixed(1)));
     }
     svg.appendChild(el("text", {x: left, y: 16, fill: "#333"},
-      "mean cosine to " + D.ref_name + " at layer " + D.layers[l] + " (" + D.layer_labels[l] + ")"));
+      label() + " with " + D.ref_name + " at layer " + D.layers[l] + " (" + D.layer_labels[l] + ")"));
     while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
     D.langs.forEach(function (g, gi) {
       var y0 = top + gi * rowH;
@@ -63,7 +72,7 @@ JS = r"""
         var nm = get("null_mean", v, g.code, l), nq = get("null_q95", v, g.code, l);
         if (nm !== null && nq !== null) svg.appendChild(el("rect", {x: X(Math.min(nm, nq)), y: y - 6,
           width: Math.max(1, Math.abs(X(nq) - X(nm))), height: 12, fill: "#bdbdbd", opacity: 0.6, "class": "null"}));
-        var m = get("cos", v, g.code, l), a = get("lo", v, g.code, l), b = get("hi", v, g.code, l);
+        var m = get("value", v, g.code, l), a = get("lo", v, g.code, l), b = get("hi", v, g.code, l);
         if (a !== null && b !== null) svg.appendChild(el("line", {x1: X(a), x2: X(b), y1: y, y2: y, stroke: c,
           "stroke-width": 3, opacity: 0.6, "class": "ci"}));
         if (m !== null) svg.appendChild(el("circle", {cx: X(m), cy: y, r: 5, fill: c, "class": "point",
@@ -80,6 +89,13 @@ JS = r"""
   }
   slider.min = 0; slider.max = D.layers.length - 1; slider.step = 1;
   slider.addEventListener("input", function () { render(parseInt(slider.value, 10)); });
+  select.value = metric;
+  document.getElementById("explorer-metric").textContent = label();
+  select.addEventListener("change", function () {
+    metric = select.value; S = D.series[metric]; scale();
+    document.getElementById("explorer-metric").textContent = label();
+    render(parseInt(slider.value, 10));
+  });
   render(parseInt(slider.value, 10));
 })();
 """

@@ -27,6 +27,8 @@ SERVED = {
     ".toml": "text/plain; charset=utf-8",
 }
 MAX_DEPTH = 4
+#: the table a results directory opens with: ``analysis.summary.SUMMARY_FILE`` (lead metrics first)
+FIRST_TABLE = "summary.csv"
 TABLE_ROWS = 50
 
 
@@ -102,7 +104,12 @@ def describe(roots: list[Path], rid: str) -> dict[str, Any]:
     return {
         "id": rid,
         "figures": [{"name": f.name, "url": url(f)} for f in files if f.suffix in (".png", ".svg")],
-        "tables": [_table(f) | {"url": url(f)} for f in files if f.suffix == ".csv"],
+        # the headline summary (centred cosine, MEXA, their nulls) is the table shown first
+        "tables": [
+            _table(f) | {"url": url(f)}
+            for f in sorted(files, key=lambda f: f.name != FIRST_TABLE)
+            if f.suffix == ".csv"
+        ],
         "report": next((url(f) for f in files if f.name == "report.html"), None),
         "files": [{"name": f.name, "url": url(f) if f.suffix in SERVED else None} for f in files],
     }

@@ -28,7 +28,7 @@ function column(v, lang) {
   const head = el("tr", {}, el("th", {}, "layer"), el("th", {}, "nearest concepts (centred cosine)"),
     el("th", {}, "logit lens top tokens"));
   const aligned = v.layers.some((l) => l.align_en !== undefined);
-  if (aligned) head.append(el("th", {}, "cos with en"));
+  if (aligned) head.append(el("th", {}, "centred cos with en"));
   const body = el("tbody");
   for (const l of v.layers) {
     const tr = el("tr", { "data-layer": l.layer }, el("td", { class: "num" }, l.layer), neighbours(l.neighbours, lang),
