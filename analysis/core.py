@@ -293,7 +293,7 @@ def _layer_loop(
     Returns UNIT_VARS as Float32[..., lang, unit, layer], CELL_VARS as Float32[..., lang, layer]
     and PERM_VARS as Float32[..., lang, layer, perm]; temporaries never exceed one layer.
     """
-    own = np.asarray(is_ref).reshape(-1, is_ref.shape[-1]).any(0)  # per language of the block
+    own = np.asarray(np.asarray(is_ref).reshape(-1, is_ref.shape[-1]).any(0), dtype=bool)  # per language
     per_layer = [
         block_metrics_vs(
             np.ascontiguousarray(x[..., i, :]), np.ascontiguousarray(x_ref[..., i, :]), perms, q, own
@@ -347,7 +347,9 @@ def unit_metrics(
         is_ref,
         kwargs={"perms": perms, "q": q},
         input_core_dims=[core, core, []],
-        output_core_dims=[[unit, "layer"]] * len(UNIT_VARS) + [["layer"]] * len(CELL_VARS) + [["layer", "perm"]],
+        output_core_dims=[[unit, "layer"]] * len(UNIT_VARS)
+        + [["layer"]] * len(CELL_VARS)
+        + [["layer", "perm"]],
         dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"perm": n_perm_null}},
         output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS) + len(PERM_VARS)),

@@ -342,8 +342,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     s = _summary(m, rss, a)
-    print(f"analysis / read: {s['ratio_analysis_over_read']:.2f}x wall, {s['ratio_cpu']:.2f}x CPU (target <= 1.5x)")
-    print(f"kernel: {s['kernel_gflops_per_s']:.1f} GFLOP/s vs numpy matmul {s['matmul_gflops_per_s']:.0f} GFLOP/s")
+    print(
+        f"analysis / read: {s['ratio_analysis_over_read']:.2f}x wall, {s['ratio_cpu']:.2f}x CPU (target <= 1.5x)"
+    )
+    print(
+        f"kernel: {s['kernel_gflops_per_s']:.1f} GFLOP/s vs numpy matmul {s['matmul_gflops_per_s']:.0f} GFLOP/s"
+    )
     print(f"peak RSS: read {m['read']['peak_rss_mb']:.0f} MB, analysis {m['analysis']['peak_rss_mb']:.0f} MB")
     print(f"RSS growth for 4x the languages: {s['rss_growth_4x']:.2f}x (target < 1.3x)")
     print(json.dumps({**m, "rss": rss, **s, "load": load}))
