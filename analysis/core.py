@@ -335,11 +335,11 @@ def unit_metrics(
     core = [unit, "layer", "d"]
     da = da.transpose("variant", "lang", *core)
     x_ref = da.sel(lang=ref, drop=True)  # one chunk per variant, shared by every language's task
-    is_ref = xr.DataArray(np.asarray(langs) == ref, dims="lang", coords={"lang": da["lang"]})
+    is_ref = xr.DataArray(np.asarray(langs) == ref, dims="lang", coords={"lang": da["lang"].values})
     if da.chunks is not None:  # lang/variant chunks stay as opened (aligned with storage)
         da = da.chunk(dict.fromkeys(core, -1))
         x_ref = x_ref.chunk(dict.fromkeys(core, -1))
-        is_ref = is_ref.chunk({"lang": da.chunksizes["lang"]})
+        is_ref = is_ref.chunk({"lang": da.chunks[1]})
     outs = xr.apply_ufunc(
         _layer_loop,
         da,
