@@ -339,7 +339,7 @@ def unit_metrics(
     if da.chunks is not None:  # lang/variant chunks stay as opened (aligned with storage)
         da = da.chunk(dict.fromkeys(core, -1))
         x_ref = x_ref.chunk(dict.fromkeys(core, -1))
-        is_ref = is_ref.chunk({"lang": da.chunks[1]})
+        is_ref = is_ref.chunk({"lang": da.data.chunks[1]})
     outs = xr.apply_ufunc(
         _layer_loop,
         da,
