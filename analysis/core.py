@@ -11,8 +11,9 @@ give CKA. Everything returned is small (no ``d`` axis), so stage 2 (bootstrap, c
 tests) only ever resamples ``Float[..., unit]`` arrays.
 
 ``unit_metrics(ds)`` wraps the kernel with ``xr.apply_ufunc(dask="parallelized")``; with a
-dask-backed dataset chunked over ``layer`` (and/or ``variant``) it runs lazily, one block in
-memory at a time.
+dask-backed dataset chunked over ``variant`` and ``lang`` (every layer in a chunk, as stored)
+it runs lazily, one block of languages and the reference in memory per worker, each stored
+chunk decoded once; the kernel itself loops over layers.
 """
 
 from __future__ import annotations
@@ -100,11 +101,30 @@ def block_metrics(
       random derangements ``perms: Int[P, unit]`` (the null of the mean-cosine curve)
     - ``cka``/``cka_debiased``: linear CKA between ref and lang concept matrices (joint units)
     """
+    is_ref = np.arange(x.shape[-3]) == ref_idx
+    return block_metrics_vs(x, x[..., ref_idx : ref_idx + 1, :, :], perms, q, is_ref)
+
+
+def block_metrics_vs(
+    x: Float[np.ndarray, "*batch lang unit d"],
+    x_ref: Float[np.ndarray, "*batch one unit d"],
+    perms: Int[np.ndarray, "perm unit"],
+    q: float = 0.95,
+    is_ref: Bool[np.ndarray, " lang"] | None = None,
+) -> KernelOutputs:
+    """:func:`block_metrics` of every language in ``x`` against a separately given reference block.
+
+    ``x_ref: Float[..., 1, unit, d]`` broadcasts over ``lang``, so a block holding a few languages
+    (one dask chunk aligned with storage) needs the reference once, not a whole (variant, layer).
+    ``is_ref`` marks the reference's own row(s) in ``x``: their self-similarity matrix is computed
+    as ``a @ a.T`` (numpy's symmetric path), so values equal ``block_metrics`` bit for bit.
+    """
     x, valid, xn = _unit_vectors(x)
+    x_ref, valid_ref, xn_ref = _unit_vectors(x_ref)
     # cosine matrices S: (..., G, U_ref, U)
-    S = xn[..., ref_idx : ref_idx + 1, :, :] @ np.swapaxes(xn, -1, -2)
-    del xn
-    joint = valid & valid[..., ref_idx : ref_idx + 1, :]  # (..., G, U)
+    S = _cross(xn_ref, xn, is_ref)
+    del xn, xn_ref
+    joint = valid & valid_ref  # (..., G, U)
     eye = np.eye(x.shape[-2], dtype=bool)
     pair = joint[..., :, None] & joint[..., None, :] & ~eye  # mismatched pairs within joint units
     cos = np.where(joint, np.diagonal(S, axis1=-2, axis2=-1), np.nan)
@@ -113,9 +133,9 @@ def block_metrics(
     null_q95_mean, perm_cos = _derangement_null(S, joint, perms, q)
     perm_mexa = mexa_perm_null(S, joint, perms)
     del S, pair
-    cos_centred, cka, cka_db, Sc, grams = _centred_metrics(x, valid, joint, ref_idx)
-    null_cka_mean = cka_null_moments(grams, joint, ref_idx)[0]
-    del grams
+    cos_centred, cka, cka_db, Sc, kr, grams = _centred_metrics(x, valid, joint, x_ref, valid_ref, is_ref)
+    null_cka_mean = cka_null_moments(kr, grams, joint)[0]
+    del kr, grams
     c_q, c_perm = _derangement_null(Sc, joint, perms, q)
     f32 = np.float32
     return (
@@ -138,6 +158,19 @@ def block_metrics(
         perm_mexa.astype(f32),
         perm_cos.astype(f32),
     )
+
+
+def _cross(
+    a_ref: Float[np.ndarray, "*batch one unit d"],
+    a: Float[np.ndarray, "*batch lang unit d"],
+    is_ref: Bool[np.ndarray, " lang"] | None,
+) -> Float[np.ndarray, "*batch lang unit_ref unit"]:
+    """``a_ref @ a^T`` per language; the reference's own rows as ``a_g @ a_g^T`` (see is_ref)."""
+    out = a_ref @ np.swapaxes(a, -1, -2)
+    for g in np.flatnonzero(is_ref) if is_ref is not None else ():
+        own = a[..., g, :, :]
+        out[..., g, :, :] = own @ np.swapaxes(own, -1, -2)
+    return out
 
 
 def _unit_vectors(
@@ -218,34 +251,70 @@ def _derangement_null(
     return nanquantile_sorted(perm_means, q, axis=-1), perm_means
 
 
+def _centre(
+    x: Float[np.ndarray, "*batch lang unit d"], valid: Bool[np.ndarray, "*batch lang unit"]
+) -> tuple[Float[np.ndarray, "*batch lang unit d"], Float[np.ndarray, "*batch lang unit"]]:
+    """Each language's units minus its mean vector over valid units (missing units 0), and their norms."""
+    nv = np.maximum(valid.sum(-1), 1)[..., None, None]
+    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
+    xc = np.where(valid[..., None], x - mu, 0)
+    return xc, np.sqrt(np.einsum("...d,...d->...", xc, xc))
+
+
 def _centred_metrics(
     x: Float[np.ndarray, "*batch lang unit d"],
     valid: Bool[np.ndarray, "*batch lang unit"],
     joint: Bool[np.ndarray, "*batch lang unit"],
-    ref_idx: int,
+    x_ref: Float[np.ndarray, "*batch one unit d"],
+    valid_ref: Bool[np.ndarray, "*batch one unit"],
+    is_ref: Bool[np.ndarray, " lang"] | None = None,
 ) -> tuple[
     UnitArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"],
-    Float[np.ndarray, "*batch lang unit unit"],
+    Float[np.ndarray, "*batch one unit unit"], Float[np.ndarray, "*batch lang unit unit"],
 ]:  # fmt: skip
     """Centred cosine to the reference, CKA, and the centred cosine and Gram matrices (for their nulls)."""
-    nv = np.maximum(valid.sum(-1), 1)[..., None, None]
-    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
-    xc = np.where(valid[..., None], x - mu, 0)
-    ncn = np.sqrt(np.einsum("...d,...d->...", xc, xc))
-    cos_centred = np.einsum("...ud,...ud->...u", xc[..., ref_idx : ref_idx + 1, :, :], xc)
+    xc, ncn = _centre(x, valid)
+    xc_ref, ncn_ref = _centre(x_ref, valid_ref)
+    cos_centred = np.einsum("...ud,...ud->...u", xc_ref, xc)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cos_centred = cos_centred / (ncn[..., ref_idx : ref_idx + 1, :] * ncn)
+        cos_centred = cos_centred / (ncn_ref * ncn)
     cos_centred = np.where(joint, cos_centred, np.nan)
     xcn = xc / np.where(ncn > 0, ncn, 1)[..., None]
-    Sc = xcn[..., ref_idx : ref_idx + 1, :, :] @ np.swapaxes(xcn, -1, -2)
+    Sc = _cross(xc_ref / np.where(ncn_ref > 0, ncn_ref, 1)[..., None], xcn, is_ref)
     del xcn
     # CKA ref vs lang over joint units (grams of already-centred features)
     grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
-    del xc
-    kr = grams[..., ref_idx : ref_idx + 1, :, :]
+    kr = xc_ref @ np.swapaxes(xc_ref, -1, -2)
+    del xc, xc_ref
     cka = cka_from_grams(kr, grams, joint, debiased=False)
     cka_db = cka_from_grams(kr, grams, joint, debiased=True)
-    return cos_centred, cka, cka_db, Sc, grams
+    return cos_centred, cka, cka_db, Sc, kr, grams
+
+
+def _layer_loop(
+    x: Float[np.ndarray, "*batch lang unit layer d"],
+    x_ref: Float[np.ndarray, "*batch one unit layer d"],
+    is_ref: Bool[np.ndarray, "*batch lang"],
+    perms: Int[np.ndarray, "perm unit"],
+    q: float,
+) -> KernelOutputs:
+    """:func:`block_metrics_vs` one layer at a time on a block holding every layer (as stored).
+
+    Returns UNIT_VARS as Float32[..., lang, unit, layer], CELL_VARS as Float32[..., lang, layer]
+    and PERM_VARS as Float32[..., lang, layer, perm]; temporaries never exceed one layer.
+    """
+    own = np.asarray(np.asarray(is_ref).reshape(-1, is_ref.shape[-1]).any(0), dtype=bool)  # per language
+    per_layer = [
+        block_metrics_vs(
+            np.ascontiguousarray(x[..., i, :]), np.ascontiguousarray(x_ref[..., i, :]), perms, q, own
+        )
+        for i in range(x.shape[-2])
+    ]
+    n_unit, n_cell = len(UNIT_VARS), len(CELL_VARS)
+    axes = [-1] * (n_unit + n_cell) + [-2] * len(PERM_VARS)
+    return tuple(  # type: ignore[return-value]
+        np.stack([out[k] for out in per_layer], axis=ax) for k, ax in enumerate(axes)
+    )
 
 
 def unit_metrics(
@@ -259,8 +328,11 @@ def unit_metrics(
     """Lazy-capable stage 1 over ``ds[var]: Float[variant, lang, unit, layer, d]``.
 
     Returns a Dataset with UNIT_VARS on (variant, lang, unit, layer) and CELL_VARS on
-    (variant, lang, layer). Dask-backed input stays lazy (call ``.compute()``); chunks along
-    ``lang``, ``unit`` and ``d`` are merged (they are core dimensions of the kernel).
+    (variant, lang, layer). Dask-backed input stays lazy (call ``.compute()``): one task per
+    (variant, lang) chunk as opened, so a store opened with chunks aligned to its on-disk chunks
+    (``storage.encoding.open_any(path, "aligned")``) is read and decoded exactly once, one block
+    of languages (plus the reference) in memory per worker; chunks along ``unit``, ``layer`` and
+    ``d`` are merged (core dimensions of the kernel).
     """
     from polylens.errors import StorageError  # noqa: PLC0415
 
@@ -269,19 +341,25 @@ def unit_metrics(
     langs = list(da["lang"].values)
     if ref not in langs:
         raise StorageError(f"reference language {ref!r} is not in the dataset (langs: {langs})")
-    ref_idx = langs.index(ref)
     perms = derangements(da.sizes[unit], n_perm_null, seed + 7919)
-    if da.chunks is not None:
-        da = da.chunk({"lang": -1, unit: -1, "d": -1})
-    core = ["lang", unit, "d"]
+    core = [unit, "layer", "d"]
+    da = da.transpose("variant", "lang", *core)
+    x_ref = da.sel(lang=ref, drop=True)  # one chunk per variant, shared by every language's task
+    is_ref = xr.DataArray(np.asarray(langs) == ref, dims="lang", coords={"lang": da["lang"].values})
+    if da.chunks is not None:  # lang/variant chunks stay as opened (aligned with storage)
+        da = da.chunk(dict.fromkeys(core, -1))
+        x_ref = x_ref.chunk(dict.fromkeys(core, -1))
+        is_ref = is_ref.chunk({"lang": da.data.chunks[1]})
     outs = xr.apply_ufunc(
-        block_metrics,
+        _layer_loop,
         da,
-        kwargs={"ref_idx": ref_idx, "perms": perms, "q": q},
-        input_core_dims=[core],
-        output_core_dims=[["lang", unit]] * len(UNIT_VARS)
-        + [["lang"]] * len(CELL_VARS)
-        + [["lang", "perm"]] * len(PERM_VARS),
+        x_ref,
+        is_ref,
+        kwargs={"perms": perms, "q": q},
+        input_core_dims=[core, core, []],
+        output_core_dims=[[unit, "layer"]] * len(UNIT_VARS)
+        + [["layer"]] * len(CELL_VARS)
+        + [["layer", "perm"]] * len(PERM_VARS),
         dask="parallelized",
         dask_gufunc_kwargs={"output_sizes": {"perm": n_perm_null}},
         output_dtypes=[np.float32] * (len(UNIT_VARS) + len(CELL_VARS) + len(PERM_VARS)),

@@ -116,9 +116,9 @@ def cka_perm_null(
 
 
 def cka_null_moments(
+    gram_ref: Float[np.ndarray, "*batch one unit unit"],
     grams: Float[np.ndarray, "*batch lang unit unit"],
     joint: Bool[np.ndarray, "*batch lang unit"],
-    ref_idx: int,
     debiased: bool = False,
 ) -> tuple[Float[np.ndarray, "*batch lang"], Float[np.ndarray, "*batch lang"]]:
     """Exact (mean, SD) of CKA ref vs lang over all permutations of the pairing within the joint units.
@@ -131,7 +131,7 @@ def cka_null_moments(
             sd = np.sqrt(2.0 / (n * (n - 3)))
         ok = n >= 4
         return np.where(ok, 0.0, np.nan), np.where(ok, sd, np.nan)
-    kr = center_gram(grams[..., ref_idx : ref_idx + 1, :, :], joint)
+    kr = center_gram(gram_ref, joint)
     kl = center_gram(grams, joint)
     tr_r = np.trace(kr, axis1=-2, axis2=-1)
     tr_l = np.trace(kl, axis1=-2, axis2=-1)

@@ -54,12 +54,13 @@ class AnalyzeResult:
 def run(config: AnalyzeConfig) -> AnalyzeResult:
     """Run every analysis on one store and write the results directory."""
     from polylens.storage.assemble import open_activations
+    from polylens.storage.encoding import ALIGNED
     from polylens.storage.integrity import atomic_dir, resource_guard, stamp
 
     resource_guard()
     input_path(config, "store")  # inputs are checked when the job starts, outputs when parsed
     input_path(config, "edge_store")
-    ds = open_activations(config.store, chunks={"layer": 1})
+    ds = open_activations(config.store, chunks=ALIGNED)  # each stored chunk decoded once
     excluded = None
     if not config.include_flagged:
         from polylens.analysis.hygiene import exclude_flagged, format_excluded

@@ -58,14 +58,47 @@ def as_stored(
     return out
 
 
+#: ``open_any(path, ALIGNED)``: dask chunks built from whole on-disk chunks (see aligned_chunks)
+ALIGNED = "aligned"
+#: target size of one aligned dask chunk (decoded float32)
+ALIGNED_CHUNK_BYTES = 64 * 2**20
+#: dimensions an aligned chunk always holds whole (the analysis kernel's core dimensions)
+WHOLE_DIMS = ("concept", "item", "layer", "d")
+
+
+def aligned_chunks(ds: xr.Dataset, var: str = "resid", target: int = ALIGNED_CHUNK_BYTES) -> dict[str, int]:
+    """Dask chunks for ``ds[var]`` made of whole on-disk chunks: every stored chunk is decoded once.
+
+    ``concept|item``, ``layer`` and ``d`` are whole (the stored chunks are one stimulus, all layers);
+    along the other dimensions (``variant``, ``lang``) a chunk spans a multiple of the stored chunk
+    size, as many as fit in ``target`` bytes of float32 (at least one), innermost dimension first.
+    """
+    arr = ds[var]
+    stored = arr.encoding.get("chunksizes") or arr.shape
+    chunks = {str(d): -1 if d in WHOLE_DIMS else int(c) for d, c in zip(arr.dims, stored)}
+    size = 4 * int(np.prod([arr.sizes[d] for d in arr.dims if chunks[str(d)] == -1]))
+    size *= int(np.prod([c for c in chunks.values() if c != -1]))
+    for d in reversed([str(d) for d in arr.dims if chunks[str(d)] != -1]):
+        k = max(1, min(target // max(size, 1), -(-arr.sizes[d] // chunks[d])))
+        chunks[d] *= k
+        size *= k
+    return chunks
+
+
 def open_any(path: Path, chunks: dict | str | None = None) -> xr.Dataset:
-    """Open a store file with the default engine, or h5netcdf for a first-version float16 store."""
+    """Open a store file with the default engine, or h5netcdf for a first-version float16 store.
+
+    ``chunks="aligned"`` (:data:`ALIGNED`) opens lazily with :func:`aligned_chunks`.
+    """
     path = Path(path)
+    engine = LEGACY_ENGINE if _is_legacy(path) else ENGINE
     try:
-        if _is_legacy(path):
-            return xr.open_dataset(path, engine=LEGACY_ENGINE, chunks=chunks)
-        return xr.open_dataset(path, engine=ENGINE, chunks=chunks)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        if chunks == ALIGNED:
+            with xr.open_dataset(path, engine=engine) as probe:
+                var = "resid" if "resid" in probe else next(n for n in probe.data_vars if probe[n].ndim == 5)
+                chunks = aligned_chunks(probe, str(var))
+        return xr.open_dataset(path, engine=engine, chunks=chunks)
+    except (OSError, ValueError, KeyError, RuntimeError, StopIteration) as exc:
         raise StorageError(f"{path}: not a readable activation store ({str(exc)[:120]})") from None
 
 

@@ -60,7 +60,7 @@ def test_cka_permutation_null_exact_per_draw_and_exact_moments():
                 assert sorted(s[J]) == list(np.flatnonzero(J))
                 ref = linear_cka(x[0][J], x[g][s][J], debiased=debiased)
                 assert draws[g, p] == pytest.approx(ref, rel=1e-9, abs=1e-12)
-        mean, sd = cka_null_moments(grams, joint, 0, debiased=debiased)
+        mean, sd = cka_null_moments(grams[..., :1, :, :], grams, joint, debiased=debiased)
         np.testing.assert_allclose(draws.mean(-1), mean, atol=4 * draws.std(-1).max() / np.sqrt(4000))
         if debiased:  # exact SD sqrt(2 / (n (n - 3))) vs 4000 sampled permutations
             n = joint.sum(-1)
