@@ -22,6 +22,7 @@ import xarray as xr
 from jaxtyping import Bool, Float
 
 from polylens import probes
+from polylens.analysis import quant_stats
 from polylens.analysis.quantization import (
     cosine,
     degradation,
@@ -53,6 +54,10 @@ SITE_OF = {
     "down_proj": "down_in",
 }
 SINK_KINDS = ["q_proj", "k_proj", "v_proj", "o_proj", "all"]
+DOUBLE_QUANT_NOTE = (
+    "double quantization: every variant re-quantizes the source weights, which for the embedded "
+    "gemma-3-270m are already Q4_K_M (dequantized); degradations are on top of a 4-bit model"
+)
 
 
 class MatrixStats(Protocol):
@@ -165,6 +170,7 @@ def degradation_dataset(
             "bits": ("variant", [c.bits for c in quant]),
             "group": ("variant", [c.group or 0 for c in quant]),
             "keep_percent": ("variant", [c.keep for c in quant]),
+            "format": ("variant", ["gguf" if c.tag.startswith("gguf-") else "rtn" for c in quant]),
             **resource_coords(lang_list),
         }
     )
@@ -254,7 +260,9 @@ def evaluate_dataset(
     pred = predictors(base, records, configs)
     ds = ds.merge(pred.assign_coords(variant=configs, block=np.arange(pred.sizes["block"])))
     ds["layer_contribution"] = (("lang", "layer"), base.contribution.mean("unit").values)
-    return add_fits(add_correlations(ds, n_boot, n_perm), n_boot)
+    ds = add_fits(add_correlations(ds, n_boot, n_perm), n_boot)
+    ds = quant_stats.add_partial_correlations(ds, n_boot, n_perm)
+    return quant_stats.resilience(ds, base, n_boot, n_perm)
 
 
 # ----------------------------------------------------------------------------- sinks / heads
