@@ -55,7 +55,7 @@ SITE_OF = {
 }
 SINK_KINDS = ["q_proj", "k_proj", "v_proj", "o_proj", "all"]
 DOUBLE_QUANT_NOTE = (
-    "double quantization: every variant re-quantizes the source weights, which for the embedded "
+    "every variant re-quantizes the source weights, which for the embedded "
     "gemma-3-270m are already Q4_K_M (dequantized); degradations are on top of a 4-bit model"
 )
 
@@ -188,6 +188,13 @@ def degradation_dataset(
         ds[k] = (dims, np.stack([per[c][0][k] for c in configs]))
     ds["variant_weights_sha256"] = ("variant", [per[c][1]["weights_sha256"] for c in configs])
     ds["variant_quant_config"] = ("variant", [per[c][1].get("quant", "") for c in configs])
+    ds["variant_rel_frobenius_error"] = (
+        "variant",
+        [float(per[c][1].get("quant_rel_frobenius_error", "nan")) for c in configs],
+    )
+    ds["variant_rel_frobenius_error"].attrs["long_name"] = (
+        "||W_q - W|| / ||W|| over the quantized matrices, W = the (already Q4_K_M) source weights"
+    )
     ds["n_units"] = ("lang", (~np.isnan(base.nll.values)).sum(1))
     ds["n_tokens"] = ("lang", np.nansum(base.n_tokens.values, 1))
     ds["n_bytes"] = ("lang", np.nansum(base.n_bytes.values, 1))

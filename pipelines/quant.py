@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from polylens.errors import StorageError
 from polylens.pipelines.config import at_most, check, check_device, fraction, opt, output_dir, positive
 
 if TYPE_CHECKING:
