@@ -389,6 +389,8 @@ def test_quant_scores_resume_equals_uninterrupted(tmp_path):
     """An evaluate interrupted after two languages resumes with only the rest, and the combined
     scores equal an uninterrupted run's; a changed unit list re-scores."""
     from polylens import probes
+    import dask.base  # noqa: F401  (xarray imports it lazily; under pytest that lazy import failed)
+
     from polylens.pipelines.quant_scores import scores
 
     ps = probes.load_probe_set("udhr").select(
@@ -409,14 +411,14 @@ def test_quant_scores_resume_equals_uninterrupted(tmp_path):
         scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=stop_after_two)
     resumed: list[str] = []
     a = scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=resumed.append)
-    assert resumed == ["hi", "am"]
+    assert len(seen) == 2 and sorted(resumed + seen) == sorted(ps.languages)
     again: list[str] = []
     scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=again.append)
     assert again == []
     b = scores("tiny-gemma3", ps, tmp_path / "b", detail=True)
     for v in ("nll", "pooled", "sink", "energy_down_in", "n_act_tokens"):
         np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-5, atol=1e-6)
-    assert list(a.lang.values) == ["en", "sw", "hi", "am"]
+    assert list(a.lang.values) == list(ps.languages)
     grown: list[str] = []
     ps3 = probes.load_probe_set("udhr").select(langs=["en"], units=probes.load_probe_set("udhr").units[:3])
     assert scores("tiny-gemma3", ps3, tmp_path / "a", detail=True, on_part=grown.append).sizes["unit"] == 3
