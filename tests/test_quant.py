@@ -389,8 +389,6 @@ def test_quant_scores_resume_equals_uninterrupted(tmp_path):
     """An evaluate interrupted after two languages resumes with only the rest, and the combined
     scores equal an uninterrupted run's; a changed unit list re-scores."""
     from polylens import probes
-    import dask.base  # noqa: F401  (xarray imports it lazily; under pytest that lazy import failed)
-
     from polylens.pipelines.quant_scores import scores
 
     ps = probes.load_probe_set("udhr").select(
