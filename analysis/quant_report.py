@@ -71,15 +71,18 @@ def _evaluate_head(ds: xr.Dataset) -> list[str]:
         f"{(res == 'medium').sum()} medium, {(res == 'high').sum()} high resource), "
         f"{n_units} units each; 95% bootstrap CIs over units.",
         "",
-        "| variant | disparity ratio (low/high) | low - high | ratio of absolute bpb increase | "
-        "mean rel. degradation | min drift cosine (layer) |",
-        "|---|---|---|---|---|---|",
+        f"**Double quantization**: {ds.attrs.get('double_quantization', 'source weights re-quantized')}. "
+        "`rtn` = simulated round-to-nearest, `gguf` = llama.cpp format (gguf package).",
+        "",
+        "| variant (double quant.) | format | disparity ratio (low/high) | low - high | "
+        "ratio of absolute bpb increase | mean rel. degradation | min drift cosine (layer) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for v in ds.variant.values:
         s = ds.sel(variant=v)
         cos = s.drift_cosine.mean("lang")
         lines.append(
-            f"| {v} | {_disparity_cells(s)}"
+            f"| {v} | {s.format.item() if 'format' in s.coords else 'rtn'} | {_disparity_cells(s)}"
             f" | {fmt(s.disparity_ratio_abs, s.disparity_ratio_abs_lo, s.disparity_ratio_abs_hi, digits=2)}"
             f" | {fmt(float(s.rel_degradation.mean()), pct=True)} | "
             f"{float(cos.min()):.4f} ({int(np.argmin(cos.values))}) |"
@@ -170,9 +173,68 @@ def _predictor_table(ds: xr.Dataset) -> list[str]:
     return lines
 
 
+def _partial_table(ds: xr.Dataset) -> list[str]:
+    """Partial correlations controlling for base bits per byte (issue 18)."""
+    if "partial_correlation" not in ds:
+        return []
+    lines = [
+        "",
+        "Partial correlations with relative degradation, controlling for base bits per byte "
+        "(residualised over languages; 95% bootstrap CI, permutation p, BH q over predictors):",
+        "",
+        "| variant | predictor | n | partial r [CI] | p | q |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in ds.variant.values:
+        for p in ds.corr_predictor.values:
+            c = dict(
+                zip(ds.partial_stat.values, ds.partial_correlation.sel(variant=v, corr_predictor=p).values)
+            )
+            if np.isnan(c["partial_r"]):
+                continue
+            lines.append(
+                f"| {v} | {p} | {int(c['n'])} | {fmt(c['partial_r'], c['partial_lo'], c['partial_hi'], digits=2)}"
+                f" | {c['partial_p']:.3g} | {c['partial_q']:.3g} |"
+            )
+    return lines
+
+
+def _called(s: xr.Dataset, sign: int) -> str:
+    """Languages of one variant called resilient (-1) / fragile (+1), strongest first, with residuals."""
+    call, resid, langs = s.resilience_call.values, s.resilience_residual.values, s.lang.values
+    idx = [i for i in np.argsort(sign * -resid) if call[i] == sign]
+    return ", ".join(f"{langs[i]} ({100 * resid[i]:+.2f} pp)" for i in idx) or "none"
+
+
+def resilience_lines(ds: xr.Dataset) -> list[str]:
+    """EXP-038: languages outside their resource tier's degradation and the features' correlations."""
+    if "resilience_residual" not in ds:
+        return []
+    lines = [
+        "",
+        "EXP-038 resilience: relative degradation minus the (leave-one-out) mean of the language's "
+        "resource tier; resilient / fragile = whole 95% CI below / above it. Feature correlations "
+        "with the residual over languages (Pearson r [CI], perm p, BH q over features):",
+        "",
+        "| variant | resilient | fragile | " + " | ".join(map(str, ds.feature.values)) + " |",
+        "|---|---|---|" + "---|" * ds.sizes["feature"],
+    ]
+    for v in ds.variant.values:
+        s = ds.sel(variant=v)
+        cells = [
+            f"{r:.2f} [{lo:.2f}, {hi:.2f}] p={p:.2g} q={q:.2g}"
+            for r, lo, hi, p, q in s.resilience_corr.values
+        ]
+        lines.append(f"| {v} | {_called(s, -1)} | {_called(s, 1)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def evaluate_summary(ds: xr.Dataset) -> str:
     """Disparity per variant, intervention curves, per-language degradation, predictors."""
     lines = _evaluate_head(ds) + _intervention_curves(ds) + _per_language(ds) + _predictor_table(ds)
+    lines += _partial_table(ds) + resilience_lines(ds)
+    if "wall_seconds" in ds.attrs:
+        lines += ["", f"Wall time of this evaluate run: {ds.attrs['wall_seconds']} s."]
     return "\n".join(lines) + "\n"
 
 

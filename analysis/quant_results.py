@@ -22,6 +22,7 @@ import xarray as xr
 from jaxtyping import Bool, Float
 
 from polylens import probes
+from polylens.analysis import quant_stats
 from polylens.analysis.quantization import (
     cosine,
     degradation,
@@ -53,6 +54,10 @@ SITE_OF = {
     "down_proj": "down_in",
 }
 SINK_KINDS = ["q_proj", "k_proj", "v_proj", "o_proj", "all"]
+DOUBLE_QUANT_NOTE = (
+    "every variant re-quantizes the source weights, which for the embedded "
+    "gemma-3-270m are already Q4_K_M (dequantized); degradations are on top of a 4-bit model"
+)
 
 
 class MatrixStats(Protocol):
@@ -165,6 +170,7 @@ def degradation_dataset(
             "bits": ("variant", [c.bits for c in quant]),
             "group": ("variant", [c.group or 0 for c in quant]),
             "keep_percent": ("variant", [c.keep for c in quant]),
+            "format": ("variant", ["gguf" if c.tag.startswith("gguf-") else "rtn" for c in quant]),
             **resource_coords(lang_list),
         }
     )
@@ -182,6 +188,13 @@ def degradation_dataset(
         ds[k] = (dims, np.stack([per[c][0][k] for c in configs]))
     ds["variant_weights_sha256"] = ("variant", [per[c][1]["weights_sha256"] for c in configs])
     ds["variant_quant_config"] = ("variant", [per[c][1].get("quant", "") for c in configs])
+    ds["variant_rel_frobenius_error"] = (
+        "variant",
+        [float(per[c][1].get("quant_rel_frobenius_error", "nan")) for c in configs],
+    )
+    ds["variant_rel_frobenius_error"].attrs["long_name"] = (
+        "||W_q - W|| / ||W|| over the quantized matrices, W = the (already Q4_K_M) source weights"
+    )
     ds["n_units"] = ("lang", (~np.isnan(base.nll.values)).sum(1))
     ds["n_tokens"] = ("lang", np.nansum(base.n_tokens.values, 1))
     ds["n_bytes"] = ("lang", np.nansum(base.n_bytes.values, 1))
@@ -254,7 +267,9 @@ def evaluate_dataset(
     pred = predictors(base, records, configs)
     ds = ds.merge(pred.assign_coords(variant=configs, block=np.arange(pred.sizes["block"])))
     ds["layer_contribution"] = (("lang", "layer"), base.contribution.mean("unit").values)
-    return add_fits(add_correlations(ds, n_boot, n_perm), n_boot)
+    ds = add_fits(add_correlations(ds, n_boot, n_perm), n_boot)
+    ds = quant_stats.add_partial_correlations(ds, n_boot, n_perm)
+    return quant_stats.resilience(ds, base, n_boot, n_perm)
 
 
 # ----------------------------------------------------------------------------- sinks / heads

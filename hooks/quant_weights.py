@@ -208,3 +208,18 @@ def kurtosis_by_kind(model: HookedModel) -> list[tuple[int, str, float]]:
         (layer, kind, weight_stats(p.data)["kurtosis"])
         for layer, kind, _, p in linear_weights(model.bridge.original_model)
     ]
+
+
+def same_rank_controls(
+    w: Float[torch.Tensor, "out d_in"], row: int, col: int, n: int = 3, window: int = 10, seed: int = 0
+) -> list[tuple[int, int]]:
+    """``n`` control positions for ablating ``w[row, col]``: weights of the same matrix whose
+    |w| rank is within ``window`` of the target's (target excluded), drawn with a seeded generator."""
+    order = w.detach().abs().flatten().argsort(descending=True)
+    target = row * w.shape[1] + col
+    rank = int((order == target).nonzero()[0, 0])
+    near = [int(i) for i in order[max(0, rank - window) : rank + window + 1] if int(i) != target]
+    if len(near) < n:
+        raise ValueError(f"only {len(near)} weights within rank {window} of the target, need {n}")
+    pick = np.random.default_rng(seed).choice(len(near), size=n, replace=False)
+    return [divmod(near[i], w.shape[1]) for i in sorted(pick)]

@@ -16,6 +16,12 @@ point), the common RTN baseline of GPTQ/AWQ papers. Only the decoder's linear ma
 quantized (``q/k/v/o_proj``, ``gate/up/down_proj``); embeddings (tied to the LM head in
 Gemma 3 and Cohere 2) and norms stay in full precision. Everything is whole-tensor torch
 ops: no Python loop over rows or groups.
+
+Real llama.cpp formats: ``gguf-q8_0``, ``gguf-q5_0``, ``gguf-q5_1``, ``gguf-q4_0``,
+``gguf-q4_1``, ``gguf-mxfp4`` (:class:`GGUFConfig`) quantize and dequantize the same matrices
+with the ``gguf`` package's reference implementation (``gguf.quants``, blocks of 32 along
+each row). The embedded Gemma weights are already Q4_K_M, so on that model every variant is
+a *double* quantization (recorded as ``double_quantization`` in the config JSON).
 """
 
 from __future__ import annotations
@@ -30,13 +36,21 @@ from jaxtyping import Bool, Float
 
 from polylens.errors import UnknownModelError
 
+#: llama.cpp formats the ``gguf`` package can quantize (K-quants only dequantize there)
+GGUF_FORMATS = ("q8_0", "q5_0", "q5_1", "q4_0", "q4_1", "mxfp4")
+#: nominal bits per weight of each format's codes (scales not counted)
+GGUF_BITS = {"q8_0": 8, "q5_0": 5, "q5_1": 5, "q4_0": 4, "q4_1": 4, "mxfp4": 4}
+
 LINEAR_KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 BITS = (2, 3, 4, 8)
 _PARAM = re.compile(
     r"(?:^|\.)layers\.(\d+)\..*?(" + "|".join(LINEAR_KINDS) + r")(?:\._original_component)?\.weight$"
 )
 _SPEC = re.compile(r"^int(\d+)-(pc|g(\d+))(?:-keep(\d*\.?\d+))?$")
-SPEC_HELP = "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>], e.g. int4-g128, int8-pc, int3-pc-keep0.1"
+SPEC_HELP = (
+    "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>] (e.g. int4-g128, int3-pc-keep0.1) "
+    "or gguf-{" + ",".join(GGUF_FORMATS) + "} (e.g. gguf-q4_0)"
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +94,69 @@ class QuantConfig:
         )
 
 
-def parse_quant(text: str) -> QuantConfig:
-    """``"int4-g128"`` -> QuantConfig; a malformed spec raises UnknownModelError (user error)."""
-    m = _SPEC.match(text.strip().lower())
+@dataclass(frozen=True)
+class GGUFConfig:
+    """A llama.cpp block format quantized + dequantized by the ``gguf`` package (blocks of 32)."""
+
+    fmt: str
+    double_quantization: bool = True  # the embedded source is itself Q4_K_M
+
+    def __post_init__(self):
+        if self.fmt not in GGUF_FORMATS:
+            raise ValueError(f"gguf format must be one of {GGUF_FORMATS}, not {self.fmt!r}")
+
+    @property
+    def bits(self) -> int:
+        """Nominal bits per weight code (block scales not counted)."""
+        return GGUF_BITS[self.fmt]
+
+    @property
+    def group(self) -> int:
+        """Block size along each row (32 for every format here)."""
+        return 32
+
+    @property
+    def keep(self) -> float:
+        """Kept full-precision outliers: none in llama.cpp formats."""
+        return 0.0
+
+    @property
+    def tag(self) -> str:
+        """Canonical variant suffix: ``gguf-q4_0``."""
+        return f"gguf-{self.fmt}"
+
+    @property
+    def granularity(self) -> str:
+        """``gguf-block-32``."""
+        return "gguf-block-32"
+
+    def to_json(self) -> str:
+        """Canonical JSON recorded in provenance and hashed into the variant's sha256."""
+        return json.dumps(
+            {
+                "method": f"gguf-{self.fmt}",
+                "implementation": "gguf.quants.quantize/dequantize (llama.cpp reference)",
+                "weight_only": True,
+                "targets": list(LINEAR_KINDS),
+                "double_quantization": self.double_quantization,
+                "note": "applied on top of the source weights; for the embedded gemma-3-270m "
+                "those are Q4_K_M-dequantized, so this is a double quantization",
+            },
+            sort_keys=True,
+        )
+
+
+AnyQuant = QuantConfig | GGUFConfig
+
+
+def parse_quant(text: str) -> AnyQuant:
+    """``"int4-g128"`` / ``"gguf-q4_0"`` -> config; a malformed spec raises UnknownModelError."""
+    low = text.strip().lower()
+    if low.startswith("gguf-"):
+        if low[5:] not in GGUF_FORMATS:
+            raise UnknownModelError(f"bad quantization spec {text!r}: {SPEC_HELP}")
+        return GGUFConfig(low[5:])
+    m = _SPEC.match(low)
     if not m:
         raise UnknownModelError(f"bad quantization spec {text!r}: {SPEC_HELP}")
     bits, gran, group, keep = m.groups()
@@ -116,15 +190,36 @@ def keep_mask(w: Float[torch.Tensor, "out d_in"], keep_percent: float) -> Bool[t
 
 
 @torch.no_grad()
-def quantize_weight(w: Float[torch.Tensor, "out d_in"], cfg: QuantConfig) -> Float[torch.Tensor, "out d_in"]:
-    """RTN-quantize-dequantize a ``[out, in]`` matrix (returns a new tensor, same dtype).
+def gguf_roundtrip(w: Float[torch.Tensor, "out d_in"], fmt: str) -> Float[torch.Tensor, "out d_in"]:
+    """Quantize + dequantize a ``[out, in]`` matrix in llama.cpp format ``fmt`` (``gguf`` package).
 
+    Rows whose length is not a multiple of 32 are padded by repeating their last value (which
+    changes neither the max nor the min of the last block) and cut back afterwards.
+    """
+    import gguf
+    import numpy as np
+
+    qtype = gguf.GGMLQuantizationType[fmt.upper()]
+    x = w.detach().float().cpu().numpy()
+    pad = (-x.shape[1]) % gguf.GGML_QUANT_SIZES[qtype][0]
+    xp = np.pad(x, ((0, 0), (0, pad)), mode="edge") if pad else x
+    deq = gguf.quants.dequantize(gguf.quants.quantize(np.ascontiguousarray(xp), qtype), qtype)
+    return torch.from_numpy(np.ascontiguousarray(deq[:, : x.shape[1]])).to(w.dtype).to(w.device)
+
+
+@torch.no_grad()
+def quantize_weight(w: Float[torch.Tensor, "out d_in"], cfg: AnyQuant) -> Float[torch.Tensor, "out d_in"]:
+    """Quantize-dequantize a ``[out, in]`` matrix (returns a new tensor, same dtype).
+
+    A :class:`GGUFConfig` goes through :func:`gguf_roundtrip`; a :class:`QuantConfig` is RTN:
     Per group (or per row), ``min``/``max`` exclude the kept outliers; kept entries are
     copied back exactly. Rows whose length is not a multiple of the group are padded with
     masked entries that never enter a range and are dropped afterwards.
     """
     if w.dim() != 2:
         raise ValueError(f"expected a 2-D weight, got shape {tuple(w.shape)}")
+    if isinstance(cfg, GGUFConfig):
+        return gguf_roundtrip(w, cfg.fmt)
     x = w.detach().float()
     kept = keep_mask(x, cfg.keep)
     n_out, n_in = x.shape
@@ -147,7 +242,7 @@ def quantize_weight(w: Float[torch.Tensor, "out d_in"], cfg: QuantConfig) -> Flo
 
 
 @torch.no_grad()
-def quantize_model(model: torch.nn.Module, cfg: QuantConfig | str) -> dict:
+def quantize_model(model: torch.nn.Module, cfg: AnyQuant | str) -> dict:
     """Quantize every decoder linear matrix of ``model`` in place; return a summary.
 
     Summary: number of matrices and weights, kept weights, and the relative Frobenius error

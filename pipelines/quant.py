@@ -2,9 +2,10 @@
 
 Output directory layout (default ``runs/quant/``):
 
-- ``scores/<variant>.nc``: raw per-text scores of one model variant
-  (``hooks.quant_measure.score_texts``), reused by later commands (resume: a file whose probe
-  set, units and languages match is not recomputed).
+- ``scores/<variant>[.detail]/``: raw per-text scores of one model variant
+  (``hooks.quant_measure.score_texts``), one part per language with a ledger
+  (``pipelines.quant_scores``): an interrupted run resumes at the first unfinished language,
+  later commands reuse finished parts.
 - ``weights.nc``, ``evaluate.nc``, ``sinks.nc``, ``heads.nc``: results with CI bounds and
   the method metadata (model provenance, quant config, probe-set sha256).
 - ``summary_<command>.md``: a short markdown summary of each (what the CLI prints).
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from polylens.errors import StorageError
 from polylens.pipelines.config import at_most, check, check_device, fraction, opt, output_dir, positive
 
 if TYPE_CHECKING:
     import xarray as xr
+
+    from polylens.hooks.models import HookedModel
 
 logger = logging.getLogger(__name__)
 DEFAULT_OUT = Path("runs/quant")
@@ -74,7 +76,8 @@ class EvaluateConfig(_DataConfig):
     command: ClassVar[str] = "quant evaluate"
     n_boot: int = opt(2000, "bootstrap resamples for the CIs")
     configs: tuple[str, ...] = opt(
-        ("int8-pc", "int4-g128", "int3-g128"), "quant specs, e.g. int4-g128 int3-pc-keep0.1"
+        ("int8-pc", "int4-g128", "int3-g128", "gguf-q8_0", "gguf-q4_0"),
+        "quant specs, e.g. int4-g128 int3-pc-keep0.1 gguf-q4_0 (llama.cpp formats via the gguf package)",
     )
 
     def __post_init__(self) -> None:
@@ -124,20 +127,6 @@ class QuantResult:
 
 
 # ----------------------------------------------------------------------------- scores
-def _safe(name: str) -> str:
-    return name.replace("/", "_").replace("@", "__")
-
-
-def load_scores(path: Path) -> xr.Dataset:
-    """A cached scores file, or a StorageError that says how to recover."""
-    import xarray as xr
-
-    try:
-        return xr.load_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"{path}: unreadable scores file ({exc}); delete it to recompute") from None
-
-
 def _atomic_write(ds: xr.Dataset, path: Path) -> None:
     """Write one results file via a temporary sibling (the quant directory accumulates steps)."""
     from polylens.storage.integrity import atomic_file, writing
@@ -148,34 +137,29 @@ def _atomic_write(ds: xr.Dataset, path: Path) -> None:
         ds.to_netcdf(tmp)
 
 
-def score_variant(name: str, config: _DataConfig, detail: bool = False, max_tokens: int = 768) -> xr.Dataset:
-    """Scores of model variant ``name`` on the config's texts, cached in ``out/scores``."""
+def probe_selection(config: _DataConfig):  # -> probes.ProbeSet
+    """The config's probe set restricted to its languages and first N units."""
     from polylens import probes
-    from polylens.hooks.models import load_model
-    from polylens.hooks.quant_measure import score_texts
 
     ps = probes.load_probe_set(config.probes)
     langs = list(config.langs) if config.langs else list(ps.languages)
     unit_ids = ps.units[: config.units] if config.units else list(ps.units)
-    ps = ps.select(langs=langs, units=unit_ids)
-    path = Path(config.out) / "scores" / f"{_safe(name)}{'.detail' if detail else ''}.nc"
-    if path.exists():
-        ds = load_scores(path)
-        same = ds.attrs.get("probe_set_sha256") == ps.sha256
-        if same and list(ds.lang.values) == langs and list(ds.unit.values) == unit_ids:
-            logger.info("  %s: reusing %s", name, path)
-            return ds
-    t0 = time.time()
-    model = load_model(name, device=config.device)
-    logger.info(
-        "  %s: scoring %d texts (%d languages x %d units)%s...",
-        *(name, len(ps.stimuli), len(langs), len(unit_ids), " with detail" if detail else ""),
-    )
-    ds = score_texts(model, ps, langs, unit_ids, detail=detail, max_tokens=max_tokens)
-    ds.attrs["seconds"] = round(time.time() - t0, 1)
-    _atomic_write(ds, path)
-    logger.info("  %s: done in %s s -> %s", name, ds.attrs["seconds"], path)
-    return ds
+    return ps.select(langs=langs, units=unit_ids)
+
+
+def score_variant(
+    name: str,
+    config: _DataConfig,
+    detail: bool = False,
+    max_tokens: int = 768,
+    model: HookedModel | None = None,
+) -> xr.Dataset:
+    """Scores of model variant ``name`` on the config's texts: resumable per language
+    (``pipelines.quant_scores``: ledger + parts in ``out/scores/<variant>``)."""
+    from polylens.pipelines.quant_scores import scores
+
+    ps = probe_selection(config)
+    return scores(name, ps, Path(config.out), config.device, detail, max_tokens, model)
 
 
 def _write(ds: xr.Dataset, config: WeightsConfig, markdown: str) -> QuantResult:
@@ -215,12 +199,15 @@ def run_evaluate(config: EvaluateConfig) -> QuantResult:
 
     quant = [parse_quant(c) for c in config.configs]
     configs = [q.tag for q in quant]
-    base = score_variant(config.model, config, detail=True)
+    t0 = time.time()
+    model = load_model(config.model, device=config.device)  # once: base scores + weight records
+    base = score_variant(config.model, config, detail=True, model=model)
+    records = matrix_records(model, configs)
+    del model
     per = {}
     for c in configs:
         q = score_variant(f"{config.model}@{c}", config)
         per[c] = (quant_results.variant_degradation(base, q, config.n_boot), q.attrs)
-    records = matrix_records(load_model(config.model, device=config.device), configs)
     ds = quant_results.evaluate_dataset(base, per, quant, records, config.n_boot, config.n_perm)
     ds.attrs.update(
         quant_results.method_attrs(
@@ -231,6 +218,8 @@ def run_evaluate(config: EvaluateConfig) -> QuantResult:
             disparity="mean rel. degradation low / high resource",
             ci="95% percentile bootstrap over units (paired); correlations: bootstrap over languages",
             base_model=config.model,
+            double_quantization=quant_results.DOUBLE_QUANT_NOTE,
+            wall_seconds=round(time.time() - t0, 1),
         )
     )
     return _write(ds, config, quant_report.evaluate_summary(ds))

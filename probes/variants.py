@@ -6,7 +6,7 @@ figures' colours are keyed by it. Regions follow the Tiny Aya release: ``fire`` 
 ``earth`` Africa and West Asia, ``water`` Europe and Asia-Pacific, ``global`` every language.
 
 Any model name may carry a simulated weight quantization: ``<model>@<spec>`` (e.g.
-``gemma-3-270m@int4-g128``, ``tiny-aya-fire@int3-pc-keep0.1``); the spec grammar is
+``gemma-3-270m@int4-g128``, ``tiny-aya-fire@int3-pc-keep0.1``, ``gemma-3-270m@gguf-q4_0``); the spec grammar is
 :data:`QUANT_SPEC` (meaning of each part: ``hooks.quantize``).
 """
 
@@ -49,9 +49,14 @@ VARIANT_NAMES: tuple[str, ...] = tuple(VARIANTS)
 
 #: separator between a model name and its quantization spec
 QUANT_SEPARATOR = "@"
-#: ``int{bits}-{pc|g<N>}[-keep<percent>]``
-QUANT_SPEC = re.compile(r"^int(\d+)-(pc|g(\d+))(?:-keep(\d*\.?\d+))?$")
-QUANT_SPEC_HELP = "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>], e.g. int4-g128, int8-pc, int3-pc-keep0.1"
+#: ``int{bits}-{pc|g<N>}[-keep<percent>]`` (simulated RTN) or ``gguf-<format>`` (llama.cpp format)
+QUANT_SPEC = re.compile(
+    r"^(?:int(\d+)-(pc|g(\d+))(?:-keep(\d*\.?\d+))?|gguf-(q8_0|q5_0|q5_1|q4_0|q4_1|mxfp4))$"
+)
+QUANT_SPEC_HELP = (
+    "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>] (e.g. int4-g128, int3-pc-keep0.1) "
+    "or gguf-{q8_0,q5_0,q5_1,q4_0,q4_1,mxfp4}"
+)
 
 
 def split_quant(name: str) -> tuple[str, str]:

@@ -1,5 +1,6 @@
 """Issue 7: simulated quantization, weight/activation statistics, bits per byte, disparity."""
 
+import json
 import math
 import time
 
@@ -345,3 +346,122 @@ def test_quant_configs_validate():
     with pytest.raises(ConfigError, match="--units"):
         quant.SinksConfig(units=-1)
     assert quant.HeadsConfig().n_perm == 2000 and quant.SinksConfig().n_perm == 5000
+
+
+# ----------------------------------------------------------------------------- issue 18
+def test_gguf_specs_parse_and_hash_apart():
+    """``gguf-<format>`` parses (any case), carries the double-quantization flag, bad formats fail."""
+    from polylens.hooks.quantize import GGUF_FORMATS, GGUFConfig
+
+    for fmt in GGUF_FORMATS:
+        cfg = parse_quant(f"GGUF-{fmt.upper()}")
+        assert isinstance(cfg, GGUFConfig) and cfg.tag == f"gguf-{fmt}" and cfg.group == 32
+        assert json.loads(cfg.to_json())["double_quantization"] is True
+    assert resolve("gemma-3-270m@gguf-q4_0").quant == "gguf-q4_0"
+    with pytest.raises(UnknownModelError, match="bad quantization spec"):
+        parse_quant("gguf-q4_k")  # K-quants only dequantize in the gguf package
+
+
+def test_gguf_roundtrip_q8_near_lossless_q4_worse(tiny_gemma3):
+    """Q8_0 reproduces a tiny model's logits nearly exactly; Q4_0 is clearly worse; rows of a
+    length that is not a multiple of 32 survive the padding."""
+    from polylens.hooks.models import load_model
+    from polylens.hooks.quantize import gguf_roundtrip
+
+    w = synthetic(n_out=8, n_in=70)
+    for fmt, bound in (("q8_0", 0.01), ("q5_1", 0.06), ("q4_0", 0.15), ("mxfp4", 0.2)):
+        assert gguf_roundtrip(w, fmt).shape == w.shape and rel_err(gguf_roundtrip(w, fmt), w) < bound
+    ids = tiny_gemma3.tokenizer("Hello world, this is a test.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        ref = tiny_gemma3.bridge(ids).float()
+    errs = {}
+    for fmt in ("q8_0", "q4_0"):
+        m = load_model(f"tiny-gemma3@gguf-{fmt}")
+        assert json.loads(m.extra["quant"])["method"] == f"gguf-{fmt}"
+        with torch.no_grad():
+            errs[fmt] = float((m.bridge(ids).float() - ref).norm() / ref.norm())
+        errs[fmt + "_w"] = float(m.extra["quant_rel_frobenius_error"])
+    assert errs["q8_0_w"] < 0.01 and errs["q8_0"] < 0.05, errs
+    assert errs["q4_0_w"] > 5 * errs["q8_0_w"] and errs["q4_0"] > 5 * errs["q8_0"]
+
+
+def test_quant_scores_resume_equals_uninterrupted(tmp_path):
+    """An evaluate interrupted after two languages resumes with only the rest, and the combined
+    scores equal an uninterrupted run's; a changed unit list re-scores."""
+    from polylens import probes
+    from polylens.pipelines.quant_scores import scores
+
+    ps = probes.load_probe_set("udhr").select(
+        langs=["en", "sw", "hi", "am"], units=probes.load_probe_set("udhr").units[:2]
+    )
+
+    class Interrupt(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def stop_after_two(lang):
+        seen.append(lang)
+        if len(seen) == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=stop_after_two)
+    resumed: list[str] = []
+    a = scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=resumed.append)
+    assert len(seen) == 2 and sorted(resumed + seen) == sorted(ps.languages)
+    again: list[str] = []
+    scores("tiny-gemma3", ps, tmp_path / "a", detail=True, on_part=again.append)
+    assert again == []
+    b = scores("tiny-gemma3", ps, tmp_path / "b", detail=True)
+    for v in ("nll", "pooled", "sink", "energy_down_in", "n_act_tokens"):
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=1e-5, atol=1e-6)
+    assert list(a.lang.values) == list(ps.languages)
+    grown: list[str] = []
+    ps3 = probes.load_probe_set("udhr").select(langs=["en"], units=probes.load_probe_set("udhr").units[:3])
+    assert scores("tiny-gemma3", ps3, tmp_path / "a", detail=True, on_part=grown.append).sizes["unit"] == 3
+    assert grown == ["en"]
+
+
+def test_partial_correlation_matches_reference():
+    """r(x, y | z) equals scipy's Pearson r of lstsq residuals; CI covers it; p small for a real
+    partial effect and large when x relates to y only through z."""
+    from scipy import stats as sps
+
+    from polylens.analysis.quant_stats import partial_correlate
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=40)
+    x = z + rng.normal(size=40)
+    y = 2 * z + 0.8 * x + rng.normal(size=40)
+    design = np.column_stack([np.ones(40), z])
+    res = [v - design @ np.linalg.lstsq(design, v, rcond=None)[0] for v in (x, y)]
+    ref = sps.pearsonr(*res).statistic
+    out = partial_correlate(x, y, z, n_boot=500, n_perm=500)
+    assert out["partial_r"] == pytest.approx(ref, abs=1e-10)
+    assert out["partial_lo"] < ref < out["partial_hi"] and out["partial_p"] < 0.01
+    y_only_z = 2 * z + rng.normal(size=40)
+    assert partial_correlate(x, y_only_z, z, n_boot=200, n_perm=500)["partial_p"] > 0.05
+
+
+def test_ablation_effect_and_same_rank_controls():
+    """A planted +10% NLL in one language is singled out against controls (excess CI excludes 0
+    there only); controls are other weights within the target's magnitude-rank window."""
+    from polylens.analysis.quant_stats import ablation_effect
+    from polylens.hooks.quant_weights import same_rank_controls
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(50, 100, size=(3, 40))
+    noise = lambda: base * (1 + rng.normal(0, 0.002, size=base.shape))  # noqa: E731
+    target = noise()
+    target[0] *= 1.10
+    out = ablation_effect(base, np.stack([target, noise(), noise(), noise()]), n_boot=500)
+    assert out["rel"].shape == (4, 3) and out["excess"][0] == pytest.approx(0.10, abs=0.01)
+    assert out["excess_lo"][0] > 0.05
+    assert all(out["excess_lo"][i] < 0 < out["excess_hi"][i] for i in (1, 2))
+    w = synthetic(n_out=16, n_in=64)
+    order = w.abs().flatten().argsort(descending=True)
+    row, col = divmod(int(order[20]), 64)
+    ctl = same_rank_controls(w, row, col, n=3, window=5)
+    ranks = [int((order == r * 64 + c).nonzero()[0, 0]) for r, c in ctl]
+    assert len(set(ctl)) == 3 and (row, col) not in ctl and all(15 <= k <= 25 for k in ranks)
