@@ -126,9 +126,10 @@ def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
     texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
     mine = shard_of(list(texts), config.shard_pair)
     if config.distributed:
-        from polylens.pipelines.cluster import capture_on_cluster
+        from polylens.pipelines.cluster import CaptureSteps, capture_on_cluster
 
-        computed = capture_on_cluster(config, store, manifest, texts, mine)
+        steps = CaptureSteps(_variant_label, plan, _token_lengths, capture_batch)
+        computed = capture_on_cluster(config, steps, store, manifest, texts, mine)
     else:
         computed = sum(
             _capture_variant(config, name, store, manifest, texts, mine) for name in config.variants

@@ -21,13 +21,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from polylens.errors import ConfigError
 from polylens.pipelines.config import at_most, check, opt
-
-if TYPE_CHECKING:
-    from polylens.pipelines.capture import CaptureConfig
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -133,14 +130,28 @@ def on_cluster(run: Callable[[Any], R]) -> Callable[[Any], R]:
 
     @functools.wraps(run)
     def wrapped(config: Any) -> R:
+        """``run(config)`` with the job's client open."""
         with client(config):
             return run(config)
 
     return wrapped
 
 
+@dataclass(frozen=True)
+class CaptureSteps:
+    """The capture job's steps a cluster run reuses: one planner, one batch function for both.
+
+    ``pipelines.capture`` hands them in because it imports this module (no import cycle)."""
+
+    label: Callable[[str, str, tuple[str, ...]], str]
+    plan: Callable[[Any, list[Key], list[int]], list[list[Key]]]
+    token_lengths: Callable[[Any, list[str]], list[int]]
+    batch: Callable[[Any, Any, Path, str, list[Key], list[str]], tuple[dict[str, Any], int]]
+
+
 def capture_on_cluster(
-    config: CaptureConfig,
+    config: Any,
+    steps: CaptureSteps,
     store: Path,
     manifest: dict[str, Any],
     texts: dict[Key, str],
@@ -150,12 +161,15 @@ def capture_on_cluster(
     from distributed import default_client
 
     c = default_client()
-    return sum(_variant_on_cluster(c, config, name, store, manifest, texts, mine) for name in config.variants)
+    return sum(
+        _variant_on_cluster(c, config, steps, name, store, manifest, texts, mine) for name in config.variants
+    )
 
 
 def _variant_on_cluster(
     c: Any,
-    config: CaptureConfig,
+    config: Any,
+    steps: CaptureSteps,
     name: str,
     store: Path,
     manifest: dict[str, Any],
@@ -166,22 +180,23 @@ def _variant_on_cluster(
     from distributed import as_completed
     from tqdm import tqdm
 
-    from polylens.pipelines.capture import _variant_label, plan
     from polylens.storage.store import append_ledger, done_keys, register_variant
 
     family, provenance, lengths = c.submit(
         _describe, config, name, [texts[k] for k in mine], pure=False
     ).result()
-    variant = _variant_label(name, family, config.variants)
+    variant = steps.label(name, family, config.variants)
     register_variant(store, manifest, variant, provenance)
     done = done_keys(store, variant, manifest)
     todo = [(k, n) for k, n in zip(mine, lengths) if k not in done]
     logger.info(
         f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go"
     )
-    batches = plan(config, [k for k, _ in todo], [n for _, n in todo])
+    batches = steps.plan(config, [k for k, _ in todo], [n for _, n in todo])
     futures = [
-        c.submit(_capture, config, name, str(store), variant, keys, [texts[k] for k in keys], pure=False)
+        c.submit(
+            _capture, config, steps, name, str(store), variant, keys, [texts[k] for k in keys], pure=False
+        )
         for keys in batches
     ]
     try:
@@ -199,7 +214,7 @@ _MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
 
 
-def worker_model(config: CaptureConfig, name: str) -> Any:
+def worker_model(config: Any, name: str) -> Any:
     """The model of ``name`` in this worker process, booted on first use (one model kept)."""
     key = (name, config.device, config.dtype, config.processing, threads_of(config))
     if key not in _MODELS:
@@ -216,21 +231,19 @@ def worker_model(config: CaptureConfig, name: str) -> Any:
     return _MODELS[key]
 
 
-def _describe(config: CaptureConfig, name: str, texts: list[str]) -> tuple[str, dict[str, str], list[int]]:
+def _describe(
+    config: Any, steps: CaptureSteps, name: str, texts: list[str]
+) -> tuple[str, dict[str, str], list[int]]:
     """Worker task: (family variant, provenance, token length of each text) of model ``name``."""
-    from polylens.pipelines.capture import _token_lengths
-
     with _LOCK:
         model = worker_model(config, name)
-        return model.variant, model.provenance(), _token_lengths(model.tokenizer, texts)
+        return model.variant, model.provenance(), steps.token_lengths(model.tokenizer, texts)
 
 
 def _capture(
-    config: CaptureConfig, name: str, store: str, variant: str, keys: list[Key], texts: list[str]
+    config: Any, steps: CaptureSteps, name: str, store: str, variant: str, keys: list[Key], texts: list[str]
 ) -> dict[str, Any]:
     """Worker task: pool one batch, write its part file into the store; return its ledger entry."""
-    from polylens.pipelines.capture import capture_batch
-
     with _LOCK:  # hooks are registered on the shared model: one batch at a time per worker
-        entry, _ = capture_batch(config, worker_model(config, name), Path(store), variant, keys, texts)
+        entry, _ = steps.batch(config, worker_model(config, name), Path(store), variant, keys, texts)
     return entry
