@@ -183,7 +183,7 @@ def _variant_on_cluster(
     from polylens.storage.store import append_ledger, done_keys, register_variant
 
     family, provenance, lengths = c.submit(
-        _describe, config, name, [texts[k] for k in mine], pure=False
+        _describe, config, steps, name, [texts[k] for k in mine], pure=False
     ).result()
     variant = steps.label(name, family, config.variants)
     register_variant(store, manifest, variant, provenance)
