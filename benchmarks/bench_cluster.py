@@ -60,6 +60,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp:
         single = timed_capture(Path(tmp) / "single", **kw)
+        print(f"one process: {single:.1f} s", flush=True)
         cluster = timed_capture(Path(tmp) / "cluster", workers=args.workers, **kw)
         same = identical(Path(tmp) / "single", Path(tmp) / "cluster")
     n = len(kw["langs"]) * args.limit
