@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from polylens.pipelines.cluster import ClusterOptions, check_cluster, on_cluster
 from polylens.pipelines.config import at_most, check, input_path, opt, output_dir, positive, write_config
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnalyzeConfig:
+class AnalyzeConfig(ClusterOptions):
     """Alignment, commitment, statistics, failure cases."""
 
     command: ClassVar[str] = "analyze"
@@ -41,6 +42,7 @@ class AnalyzeConfig:
         check(bool(self.ref.strip()), "ref", "must not be empty")
         check(bool(self.baseline.strip()), "baseline", "must not be empty")
         output_dir(self, "out")
+        check_cluster(self)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class AnalyzeResult:
     results: Any
 
 
+@on_cluster
 def run(config: AnalyzeConfig) -> AnalyzeResult:
     """Run every analysis on one store and write the results directory."""
     from polylens.storage.assemble import open_activations

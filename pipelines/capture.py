@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from polylens.errors import ConfigError, ProbeError
 from polylens.hooks.sites import SITES
+from polylens.pipelines.cluster import ClusterOptions, check_cluster, on_cluster
 from polylens.pipelines.config import at_most, check, check_device, opt, output_dir, positive, write_config
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 ModelDtype = Literal["float32", "bfloat16", "float16"]
 #: the on-disk encoding recorded in the method (see polylens.storage.encoding)
 STORE_DTYPE = "float32-bitround10"
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +36,7 @@ class ModelOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CaptureConfig(ModelOptions):
+class CaptureConfig(ModelOptions, ClusterOptions):
     """Capture pooled activations into a resumable store."""
 
     command: ClassVar[str] = "cache"
@@ -64,6 +66,7 @@ class CaptureConfig(ModelOptions):
         output_dir(self, "out")
         check_device(self.device)
         self.shard_pair  # noqa: B018 - validates the spec
+        check_cluster(self)
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -82,6 +85,7 @@ class CaptureConfig(ModelOptions):
         return i, n
 
 
+@on_cluster
 def run(config: CaptureConfig) -> Path | None:
     """Capture every requested (variant, stimulus) not yet in the store, then assemble.
 
@@ -121,7 +125,15 @@ def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
     write_config(config, store)
     texts = {(s.lang, s.unit): s.text for s in probe_set.stimuli}
     mine = shard_of(list(texts), config.shard_pair)
-    computed = sum(_capture_variant(config, name, store, manifest, texts, mine) for name in config.variants)
+    if config.distributed:
+        from polylens.pipelines.cluster import CaptureSteps, capture_on_cluster
+
+        steps = CaptureSteps(_variant_label, plan, _token_lengths, capture_batch)
+        computed = capture_on_cluster(config, steps, store, manifest, texts, mine)
+    else:
+        computed = sum(
+            _capture_variant(config, name, store, manifest, texts, mine) for name in config.variants
+        )
     if config.shard_pair[1] > 1:
         manifest["complete"] = {"variants": list(config.variants), "units": len(mine)}
         write_manifest(store, manifest)
@@ -142,10 +154,8 @@ def _capture_variant(
     """Boot one model, capture its missing stimuli batch by batch; return how many were new."""
     from tqdm import tqdm
 
-    from polylens.hooks.capture import pool_batch
     from polylens.hooks.models import load_model
-    from polylens.storage.cache import plan_batches
-    from polylens.storage.store import done_keys, register_variant, write_part
+    from polylens.storage.store import append_ledger, done_keys, register_variant
 
     model = load_model(name, device=config.device, dtype=config.dtype, processing=config.processing)
     variant = _variant_label(name, model.variant, config.variants)
@@ -155,31 +165,49 @@ def _capture_variant(
     logger.info(
         f"{variant}: {len(mine) - len(todo)} of {len(mine)} stimuli already captured, {len(todo)} to go"
     )
-    lengths = _token_lengths(model.tokenizer, [texts[k] for k in todo])
+    batches = plan(config, todo, _token_lengths(model.tokenizer, [texts[k] for k in todo]))
+    with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
+        n_tok = 0
+        for keys in batches:
+            entry, n = capture_batch(config, model, store, variant, keys, [texts[k] for k in keys])
+            append_ledger(store, entry)
+            n_tok += n
+            bar.update(len(keys))
+            bar.set_postfix(tok_per_s=f"{n_tok / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    del model
+    gc.collect()
+    return len(todo)
+
+
+def plan(config: CaptureConfig, todo: list[Key], lengths: list[int]) -> list[list[Key]]:
+    """Refuse over-long stimuli, then batch ``todo`` (the one planner of local and cluster runs)."""
+    from polylens.storage.cache import plan_batches
+
     for key, n in zip(todo, lengths):
         if n > config.max_tokens:
             raise ProbeError(
                 f"{config.probes}: unit {key[1][:60]!r}, lang {key[0]!r}: {n} tokens, more than "
                 f"--max-tokens {config.max_tokens}"
             )
-    batches = plan_batches(dict(zip(todo, lengths)), config.batch_size)
-    with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
-        n_tok = 0
-        for keys in batches:
-            pooled = pool_batch(
-                model,
-                [texts[k] for k in keys],
-                pooling=config.pooling,
-                sites=config.sites,
-                strip_trailing_punct=config.strip_trailing_punct,
-            )
-            write_part(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens)
-            n_tok += int(pooled.n_tokens.sum())
-            bar.update(len(keys))
-            bar.set_postfix(tok_per_s=f"{n_tok / max(bar.format_dict['elapsed'], 1e-9):.0f}")
-    del model
-    gc.collect()
-    return len(todo)
+    return plan_batches(dict(zip(todo, lengths)), config.batch_size)
+
+
+def capture_batch(
+    config: CaptureConfig, model: Any, store: Path, variant: str, keys: list[Key], texts: list[str]
+) -> tuple[dict[str, Any], int]:
+    """Pool one batch and write its part file; (ledger entry to record, tokens run)."""
+    from polylens.hooks.capture import pool_batch
+    from polylens.storage.store import write_part_file
+
+    pooled = pool_batch(
+        model,
+        texts,
+        pooling=config.pooling,
+        sites=config.sites,
+        strip_trailing_punct=config.strip_trailing_punct,
+    )
+    entry = write_part_file(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens)
+    return entry, int(pooled.n_tokens.sum())
 
 
 def _check_final(store: Path, manifest: dict[str, Any]) -> None:

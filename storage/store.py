@@ -169,6 +169,24 @@ def write_part(
     n_tokens: Int[np.ndarray, " stim"],
 ) -> Path:
     """Write one finished batch atomically (tmp file + rename), then record it in the ledger."""
+    entry = write_part_file(store, variant, keys, acts, n_content, n_tokens)
+    append_ledger(store, entry)
+    return Path(store) / entry["file"]
+
+
+def write_part_file(
+    store: Path,
+    variant: str,
+    keys: list[tuple[str, str]],
+    acts: dict[str, Float[np.ndarray, "stim layer d"]],
+    n_content: Int[np.ndarray, " stim"],
+    n_tokens: Int[np.ndarray, " stim"],
+) -> dict:
+    """Write one batch's part file atomically; return its ledger entry (not yet recorded).
+
+    Parallel writers (cluster workers) call this and hand the entry to the one process holding
+    the store's lock, which alone appends to the ledger.
+    """
     folder = Path(store) / "parts" / safe_name(variant)
     path = folder / f"{part_id(variant, keys)}.nc"
     data = {site: as_stored(values, keys, site) for site, values in acts.items()}
@@ -181,17 +199,13 @@ def write_part(
         coords={"lang": ("stim", [k[0] for k in keys]), "unit": ("stim", [k[1] for k in keys])},
         attrs={"variant": variant},
     )
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with writing(path, tmp):
         folder.mkdir(parents=True, exist_ok=True)
         ds.to_netcdf(tmp, engine=ENGINE, encoding={site: array_encoding() for site in data})
         fp = fingerprint(tmp)
         os.replace(tmp, path)
-    append_ledger(
-        store,
-        {"variant": variant, "file": str(path.relative_to(store)), **fp, "keys": [list(k) for k in keys]},
-    )
-    return path
+    return {"variant": variant, "file": str(path.relative_to(store)), **fp, "keys": [list(k) for k in keys]}
 
 
 def finalize(store: Path, manifest: dict, keep_parts: bool = False) -> None:
