@@ -163,3 +163,18 @@ def test_last_pooling_with_precomputed_index_matches(tiny_gemma3):
     got = pool_batch(tiny_gemma3, texts, pooling="last").acts["resid"]
     single = np.concatenate([pool_batch(tiny_gemma3, [t], pooling="last").acts["resid"] for t in texts])
     np.testing.assert_allclose(got, single, rtol=1e-5, atol=1e-5)
+
+
+def test_gpu_benchmark_runs_small_on_cpu():
+    """benchmarks/bench_gpu_capture.py --small: builds, captures, compares, prints every figure."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu_capture.py"
+    cmd = [sys.executable, str(script), "--small", "--device", "cpu", "--limit", "1", "--langs", "en,hi"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for pattern in (r"ours: .* tokens/s .* stimuli/s", r"ratio ours / seed .*: \d+\.\d+x", r"TFLOP/s .*: \d"):
+        assert re.search(pattern, out.stdout), out.stdout
