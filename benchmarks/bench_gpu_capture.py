@@ -16,14 +16,11 @@ on CPU a matmul measured in the same run).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: dense bf16/fp16 tensor-core peak TFLOP/s by device-name substring (vendor data sheets)
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 125.0,
@@ -105,7 +102,9 @@ def timed(fn, groups, device: str) -> float:
 
 def main() -> None:
     """Build the model, time ours vs the seed method, print the numbers."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default=None, choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--small", action="store_true", help="4 blocks, d_model 256 (CPU CI)")
@@ -125,7 +124,9 @@ def main() -> None:
     shape = SMALL if args.small else AYA
     model = build(shape, args.device, args.dtype)
     limit = args.limit or (2 if args.small else 30)
-    texts = [s.text for s in probes.load_probe_set("udhr").select(langs=args.langs.split(","), limit=limit).stimuli]
+    texts = [
+        s.text for s in probes.load_probe_set("udhr").select(langs=args.langs.split(","), limit=limit).stimuli
+    ]
     lengths = [len(x) for x in model.tokenizer(texts).input_ids]
     budget = args.token_budget or DEFAULT_TOKEN_BUDGET * (4 if args.device.startswith("cuda") else 1)
     order = plan_token_batches(dict(enumerate(lengths)), budget)

@@ -87,7 +87,9 @@ def pool_batch(
     n_points = model.n_layers + 1
     points = list(range(n_points)) if points is None else sorted(points)
     tok = model.tokenizer(texts, return_tensors="pt", padding=True, padding_side=padding_side)
-    mask_np = content_mask(tok.input_ids.numpy(), tok.attention_mask.numpy(), model.tokenizer, strip_trailing_punct)
+    mask_np = content_mask(
+        tok.input_ids.numpy(), tok.attention_mask.numpy(), model.tokenizer, strip_trailing_punct
+    )
     dev = torch.device(model.device)
     ids, attn = tok.input_ids.to(dev), tok.attention_mask.to(dev)
     mask = torch.from_numpy(mask_np).to(dev)

@@ -46,7 +46,9 @@ class CaptureConfig(ModelOptions):
     pooling: Literal["mean", "last"] = opt("mean", "pool over content tokens or take the last one")
     sites: tuple[str, ...] = opt(("resid",), "capture sites: resid[,attn_out][,mlp_out]")
     batch_size: int | None = opt(None, "fixed stimuli per forward pass (default: token-budget batches)")
-    token_budget: int | None = opt(None, "padded tokens per forward pass (default 4096; not with --batch-size)")
+    token_budget: int | None = opt(
+        None, "padded tokens per forward pass (default 4096; not with --batch-size)"
+    )
     threads: int | None = opt(None, "CPU threads (default: a share of the CPUs this job may use)")
     max_tokens: int = opt(2048, "refuse a stimulus longer than this many tokens")
     keep_parts: bool = opt(False, "keep the part files after a verified assembly")
@@ -58,7 +60,11 @@ class CaptureConfig(ModelOptions):
         positive(self, "limit", "batch_size", "max_tokens", "token_budget", "threads")
         at_most(self, "batch_size", 4096)
         at_most(self, "threads", 1024)
-        check(self.batch_size is None or self.token_budget is None, "token_budget", "give --batch-size or --token-budget, not both")
+        check(
+            self.batch_size is None or self.token_budget is None,
+            "token_budget",
+            "give --batch-size or --token-budget, not both",
+        )
         at_most(self, "max_tokens", 131072)
         check(bool(self.sites), "sites", "give at least one capture site")
         check(self.models is None or (bool(self.models) and all(self.models)), "models", "give a model")
