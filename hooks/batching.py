@@ -7,10 +7,11 @@ waste ``1 - real / padded`` stays under a bound. Torch-free: pure planning over 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
-K = TypeVar("K", bound=Hashable)
+#: a stimulus key: (lang, unit) in the pipeline, an index in the benchmarks
+K = TypeVar("K", tuple[str, str], int)
 
 #: padded tokens per forward pass when no ``--token-budget`` / ``--batch-size`` is given
 DEFAULT_TOKEN_BUDGET = 4096
@@ -39,7 +40,7 @@ def plan_token_batches(
     """
     if token_budget < 1 or max_batch < 1 or not 0 <= max_waste < 1:
         raise ValueError("token_budget and max_batch must be >= 1 and max_waste in [0, 1)")
-    order = sorted(lengths, key=lambda k: (lengths[k], repr(k)))
+    order = sorted(lengths, key=lambda k: (lengths[k], k))
     batches: list[list[K]] = []
     batch: list[K] = []
     real = 0
@@ -67,7 +68,7 @@ def plan_fixed_batches(lengths: dict[K, int], batch_size: int) -> list[list[K]]:
     """Length-sorted batches of exactly ``batch_size`` stimuli (the last may be smaller)."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    order = sorted(lengths, key=lambda k: (lengths[k], repr(k)))
+    order = sorted(lengths, key=lambda k: (lengths[k], k))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
