@@ -57,3 +57,18 @@ def test_deterministic_and_fixed_batches():
     assert all(len(b) == 16 for b in fixed[:-1]) and sum(map(len, fixed)) == len(lengths)
     with pytest.raises(ValueError):
         plan_token_batches(lengths, token_budget=0)
+
+
+def test_cache_options_checked(tmp_path):
+    from polylens.errors import ConfigError
+    from polylens.pipelines.capture import CaptureConfig, plan
+
+    with pytest.raises(ConfigError, match="--batch-size or --token-budget"):
+        CaptureConfig(out=tmp_path / "s", batch_size=16, token_budget=512)
+    for bad in ({"threads": 0}, {"token_budget": -1}, {"threads": 5000}):
+        with pytest.raises(ConfigError):
+            CaptureConfig(out=tmp_path / "s", **bad)
+    lengths = {("en", str(i)): 5 for i in range(100)}
+    assert len(plan(CaptureConfig(out=tmp_path / "s"), lengths)) == 1  # token budget by default
+    assert len(plan(CaptureConfig(out=tmp_path / "s", batch_size=16), lengths)) == 7
+    assert len(plan(CaptureConfig(out=tmp_path / "s", token_budget=50), lengths)) == 10
