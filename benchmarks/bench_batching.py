@@ -140,6 +140,7 @@ def main() -> None:
         f"udhr ({args.langs}, {args.udhr_limit} units)",
         stimuli("udhr", args.langs, args.udhr_limit),
         out,
+        args.repeats,
     )
     del model
     with tempfile.TemporaryDirectory() as tmp:
