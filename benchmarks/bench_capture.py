@@ -32,7 +32,7 @@ def rss_mb() -> float:
 
 
 def batches(model, texts, size):
-    from polylens.storage.cache import plan_batches
+    from polylens.hooks.batching import plan_fixed_batches as plan_batches
 
     lengths = [len(x) for x in model.tokenizer(texts).input_ids]
     order = plan_batches({(str(i), ""): n for i, n in enumerate(lengths)}, size)

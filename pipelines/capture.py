@@ -47,7 +47,11 @@ class CaptureConfig(ModelOptions, ClusterOptions):
     limit: int | None = opt(None, "first N units only")
     pooling: Literal["mean", "last"] = opt("mean", "pool over content tokens or take the last one")
     sites: tuple[str, ...] = opt(("resid",), "capture sites: resid[,attn_out][,mlp_out]")
-    batch_size: int = opt(16, "stimuli per forward pass")
+    batch_size: int | None = opt(None, "fixed stimuli per forward pass (default: token-budget batches)")
+    token_budget: int | None = opt(
+        None, "padded tokens per forward pass (default 4096; not with --batch-size)"
+    )
+    threads: int | None = opt(None, "CPU threads (default: a share of the CPUs this job may use)")
     max_tokens: int = opt(2048, "refuse a stimulus longer than this many tokens")
     keep_parts: bool = opt(False, "keep the part files after a verified assembly")
     shard: str = opt("0/1", "i/n: capture every n-th stimulus from i")
@@ -55,8 +59,14 @@ class CaptureConfig(ModelOptions, ClusterOptions):
 
     def __post_init__(self) -> None:
         """Check ranges, sites, the device, the output directory and the shard spec."""
-        positive(self, "limit", "batch_size", "max_tokens")
+        positive(self, "limit", "batch_size", "max_tokens", "token_budget", "threads")
         at_most(self, "batch_size", 4096)
+        at_most(self, "threads", 1024)
+        check(
+            self.batch_size is None or self.token_budget is None,
+            "token_budget",
+            "give --batch-size or --token-budget, not both",
+        )
         at_most(self, "max_tokens", 131072)
         check(bool(self.sites), "sites", "give at least one capture site")
         check(self.models is None or (bool(self.models) and all(self.models)), "models", "give a model")
@@ -99,11 +109,13 @@ def run(config: CaptureConfig) -> Path | None:
     probe_set = probes.load_probe_set(config.probes).select(langs=config.langs, limit=config.limit)
     for name in config.variants:  # refuse unknown models before anything is written
         resolve(name)
-    with store_lock(Path(config.out)):
-        return _run_locked(config, probe_set)
+    from polylens.hooks.threads import ThreadShare
+
+    with store_lock(Path(config.out)), ThreadShare(config.threads) as threads:
+        return _run_locked(config, probe_set, threads)
 
 
-def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
+def _run_locked(config: CaptureConfig, probe_set: Any, threads: Any) -> Path | None:
     """The capture, holding the store's lock."""
     from polylens.hooks.method import Method
     from polylens.storage.cache import shard_of
@@ -132,7 +144,7 @@ def _run_locked(config: CaptureConfig, probe_set: Any) -> Path | None:
         computed = capture_on_cluster(config, steps, store, manifest, texts, mine)
     else:
         computed = sum(
-            _capture_variant(config, name, store, manifest, texts, mine) for name in config.variants
+            _capture_variant(config, name, store, manifest, texts, mine, threads) for name in config.variants
         )
     if config.shard_pair[1] > 1:
         manifest["complete"] = {"variants": list(config.variants), "units": len(mine)}
@@ -150,6 +162,7 @@ def _capture_variant(
     manifest: dict[str, Any],
     texts: dict[tuple[str, str], str],
     mine: list[tuple[str, str]],
+    threads: Any,
 ) -> int:
     """Boot one model, capture its missing stimuli batch by batch; return how many were new."""
     from tqdm import tqdm
@@ -169,6 +182,7 @@ def _capture_variant(
     with tqdm(total=len(todo), unit="stim", desc=variant, dynamic_ncols=True) as bar:
         n_tok = 0
         for keys in batches:
+            threads.apply()  # re-read this job's share: another job may have started or ended
             entry, n = capture_batch(config, model, store, variant, keys, [texts[k] for k in keys])
             append_ledger(store, entry)
             n_tok += n
@@ -181,15 +195,13 @@ def _capture_variant(
 
 def plan(config: CaptureConfig, todo: list[Key], lengths: list[int]) -> list[list[Key]]:
     """Refuse over-long stimuli, then batch ``todo`` (the one planner of local and cluster runs)."""
-    from polylens.storage.cache import plan_batches
-
     for key, n in zip(todo, lengths):
         if n > config.max_tokens:
             raise ProbeError(
                 f"{config.probes}: unit {key[1][:60]!r}, lang {key[0]!r}: {n} tokens, more than "
                 f"--max-tokens {config.max_tokens}"
             )
-    return plan_batches(dict(zip(todo, lengths)), config.batch_size)
+    return _batches(config, dict(zip(todo, lengths)))
 
 
 def capture_batch(
@@ -208,6 +220,15 @@ def capture_batch(
     )
     entry = write_part_file(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens)
     return entry, int(pooled.n_tokens.sum())
+
+
+def _batches(config: CaptureConfig, lengths: dict[tuple[str, str], int]) -> list[list[tuple[str, str]]]:
+    """The batches: fixed ``--batch-size`` if given, else token-budget batches."""
+    from polylens.hooks.batching import DEFAULT_TOKEN_BUDGET, plan_fixed_batches, plan_token_batches
+
+    if config.batch_size:
+        return plan_fixed_batches(lengths, config.batch_size)
+    return plan_token_batches(lengths, config.token_budget or DEFAULT_TOKEN_BUDGET)
 
 
 def _check_final(store: Path, manifest: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ class RunConfig:
     probes: tuple[str, ...] = opt(("concepts", "medical"), "probe sets (udhr is long: ~200k tokens)")
     out: Path = opt(Path("runs/gemma-3-270m"), "run directory (stores/, results/, config.toml)")
     limit: int | None = opt(None, "first N units per set (smoke runs)")
-    batch_size: int = opt(16, "stimuli per forward pass")
+    batch_size: int | None = opt(None, "fixed stimuli per forward pass (default: token-budget batches)")
     n_boot: int = opt(1000, "bootstrap resamples over concepts")
     figures: bool = opt(True, "render figures and an HTML report per probe set (off: numbers only)")
     lens_concepts: int = opt(

@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 
 from polylens.errors import StorageError
+from polylens.hooks.batching import plan_fixed_batches as plan_batches
 from polylens.pipelines import capture
 from polylens.storage.assemble import assemble, merged_manifest, open_activations
-from polylens.storage.cache import plan_batches
 from polylens.storage.store import FINAL
 
 ROOT = Path(__file__).resolve().parents[1]
