@@ -68,7 +68,7 @@ def test_cache_options_checked(tmp_path):
     for bad in ({"threads": 0}, {"token_budget": -1}, {"threads": 5000}):
         with pytest.raises(ConfigError):
             CaptureConfig(out=tmp_path / "s", **bad)
-    lengths = {("en", str(i)): 5 for i in range(100)}
-    assert len(plan(CaptureConfig(out=tmp_path / "s"), lengths)) == 1  # token budget by default
-    assert len(plan(CaptureConfig(out=tmp_path / "s", batch_size=16), lengths)) == 7
-    assert len(plan(CaptureConfig(out=tmp_path / "s", token_budget=50), lengths)) == 10
+    todo, lengths = [("en", str(i)) for i in range(100)], [5] * 100
+    assert len(plan(CaptureConfig(out=tmp_path / "s"), todo, lengths)) == 1  # token budget by default
+    assert len(plan(CaptureConfig(out=tmp_path / "s", batch_size=16), todo, lengths)) == 7
+    assert len(plan(CaptureConfig(out=tmp_path / "s", token_budget=50), todo, lengths)) == 10

@@ -28,6 +28,12 @@ def test_committed_block_matches_regeneration_from_committed_summary():
     assert render_block(summary) == (DOCS / "README_block.md").read_text(encoding="utf-8")
 
 
+def test_readme_carries_the_committed_block():
+    readme = (DOCS.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert block.strip() == (DOCS / "README_block.md").read_text(encoding="utf-8").strip()
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
