@@ -52,6 +52,10 @@ QUANT_SEPARATOR = "@"
 #: ``int{bits}-{pc|g<N>}[-keep<percent>]``
 QUANT_SPEC = re.compile(r"^int(\d+)-(pc|g(\d+))(?:-keep(\d*\.?\d+))?$")
 QUANT_SPEC_HELP = "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>], e.g. int4-g128, int8-pc, int3-pc-keep0.1"
+#: model organisms with a planted change (``hooks.organisms``): ``plant-{edit|lora}:L<a>[-<b>]:<lang>``, ``plant-null``
+ORGANISM_PREFIX = "plant-"
+ORGANISM_SPEC = re.compile(r"^plant-(edit|lora|null)(?::L(\d+)(?:-(\d+))?:([a-z]{2,3}))?$")
+ORGANISM_SPEC_HELP = "expected plant-edit:L<layer>:<lang>, plant-lora:L<a>-<b>:<lang> or plant-null"
 
 
 def split_quant(name: str) -> tuple[str, str]:
