@@ -36,7 +36,7 @@ from polylens.errors import UnknownModelError
 from polylens.probes.variants import ORGANISM_SPEC, ORGANISM_SPEC_HELP
 
 EDIT_RANK, EDIT_STRENGTH = 4, 0.25
-LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN = 8, 40, 3e-3, 64, 10.0
+LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN = 8, 40, 3e-3, 64, 30.0
 TRAIN_UNITS = slice(24, 48)  # UDHR units the LoRA trains on; diffs use the first 24 at most
 
 
@@ -183,7 +183,8 @@ def add_script_edit(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig)
 
 def cache_path(cache: Path, cfg: OrganismConfig, base_sha: str) -> Path:
     """Where the merged LoRA deltas of ``cfg`` on the base weights ``base_sha`` are cached."""
-    key = hashlib.sha256(f"{base_sha}\n{cfg.to_json()}".encode()).hexdigest()[:16]
+    recipe = (LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN, TRAIN_UNITS)
+    key = hashlib.sha256(f"{base_sha}\n{cfg.to_json()}\n{recipe}".encode()).hexdigest()[:16]
     return cache / "organisms" / f"{cfg.tag.replace(':', '_')}-{key}.pt"
 
 
@@ -280,9 +281,9 @@ def train_lora(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig) -> d
             y = ids(retain[r])
             on["on"] = False
             with torch.no_grad():
-                base = model(y, output_hidden_states=True).hidden_states[cfg.first :]
+                base = model.model(y, output_hidden_states=True).hidden_states[cfg.first :]
             on["on"] = True
-            tuned = model(y, output_hidden_states=True).hidden_states[cfg.first :]
+            tuned = model.model(y, output_hidden_states=True).hidden_states[cfg.first :]
             loss = loss + LORA_RETAIN / 2 * sum(_rel_mse(t, b) for t, b in zip(tuned, base)) / len(base)
         opt.zero_grad()
         loss.backward()
