@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from jaxtyping import Float
+from jaxtyping import Bool, Float, Int, Shaped
 
 from . import stats as st
 from .core import unit_dim_of
@@ -151,7 +151,9 @@ def greater_p(x: Float[np.ndarray, "*batch unit"], n_perm: int, seed: int) -> Fl
     return np.where(t["stat"] > 0, t["p"] / 2, 1.0)
 
 
-def _by_unit(values: Float[np.ndarray, "*batch prompt"], keys: np.ndarray) -> Float[np.ndarray, "*batch key"]:
+def _by_unit(
+    values: Float[np.ndarray, "*batch prompt"], keys: Shaped[np.ndarray, " prompt"]
+) -> Float[np.ndarray, "*batch key"]:
     """Mean of ``values`` over the prompts of each distinct key (sorted keys)."""
     uniq, code = np.unique(keys, return_inverse=True)
     onehot = (code[:, None] == np.arange(len(uniq))[None]).astype(float)
@@ -159,7 +161,9 @@ def _by_unit(values: Float[np.ndarray, "*batch prompt"], keys: np.ndarray) -> Fl
 
 
 def _lang_unit(
-    values: Float[np.ndarray, " prompt"], lang: np.ndarray, unit: np.ndarray
+    values: Float[np.ndarray, " prompt"],
+    lang: Shaped[np.ndarray, " prompt"],
+    unit: Shaped[np.ndarray, " prompt"],
 ) -> Float[np.ndarray, "lang unit"]:
     """(lang, unit) matrix of per-prompt values, NaN where a translation is missing."""
     langs, units = np.unique(lang), np.unique(unit)
@@ -220,7 +224,7 @@ def change_tests(
     return out
 
 
-def _first(sig: np.ndarray, layers: np.ndarray) -> int:
+def _first(sig: Bool[np.ndarray, " layer"], layers: Int[np.ndarray, " layer"]) -> int:
     """The first layer flagged in ``sig`` (-1: none)."""
     hits = np.flatnonzero(sig)
     return int(layers[hits[0]]) if len(hits) else -1

@@ -215,7 +215,7 @@ def load_model(
         from polylens.hooks.organisms import plant
 
         base_sha = weights_sha256(folder) if folder else state_dict_sha256(hf_model)
-        extra = plant(hf_model, tokenizer, spec.quant, base_sha)
+        extra = plant(hf_model, tokenizer, spec.quant, base_sha, cache_dir())
     elif spec.quant:  # simulated quantization: on the HF weights, before the bridge boots
         from polylens.hooks.quantize import parse_quant, quantize_model
 

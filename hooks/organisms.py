@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 
 from polylens.errors import UnknownModelError
 from polylens.probes.variants import ORGANISM_SPEC, ORGANISM_SPEC_HELP
@@ -95,7 +95,7 @@ def _check_layers(model: torch.nn.Module, cfg: OrganismConfig) -> None:
         raise UnknownModelError(f"organism {cfg.tag}: the model has layers 1..{n} only")
 
 
-def plant(model: torch.nn.Module, tokenizer: Any, spec: str, base_sha: str) -> dict[str, str]:
+def plant(model: torch.nn.Module, tokenizer: Any, spec: str, base_sha: str, cache: Path) -> dict[str, str]:
     """Apply organism ``spec`` to a loaded Hugging Face model in place; provenance entries back."""
     cfg = parse_organism(spec)
     _check_layers(model, cfg)
@@ -105,7 +105,7 @@ def plant(model: torch.nn.Module, tokenizer: Any, spec: str, base_sha: str) -> d
     elif cfg.kind == "edit":
         info["organism_note"] = add_script_edit(model, tokenizer, cfg)
     else:
-        info["organism_note"] = lora_organism(model, tokenizer, cfg, base_sha)
+        info["organism_note"] = lora_organism(model, tokenizer, cfg, cache_path(cache, cfg, base_sha))
     return info
 
 
@@ -191,11 +191,8 @@ def cache_path(cache: Path, cfg: OrganismConfig, base_sha: str) -> Path:
 # ---------------------------------------------------------------- lora: brief fine-tune, merged
 
 
-def lora_organism(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig, base_sha: str) -> str:
-    """Train (or load from the cache) the LoRA deltas of ``cfg`` and add them to the weights."""
-    from polylens.hooks.models import cache_dir
-
-    path = cache_path(cache_dir(), cfg, base_sha)
+def lora_organism(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig, path: Path) -> str:
+    """Train (or load from the cached ``path``) the LoRA deltas of ``cfg``; add them to the weights."""
     if path.exists():
         saved = torch.load(path, weights_only=True)
     else:
@@ -240,7 +237,7 @@ def _adapters(model: torch.nn.Module, cfg: OrganismConfig) -> tuple[dict[str, An
             ).requires_grad_()
             b = torch.zeros(lin.out_features, LORA_RANK, requires_grad=True)
 
-            def hook(m: Any, args: tuple, out: torch.Tensor, a: Any = a, b: Any = b) -> torch.Tensor:
+            def hook(m: Any, args: tuple, out: Float[torch.Tensor, "*b d"], a: Any = a, b: Any = b) -> Any:
                 """Add ``x A^T B^T`` while the adapters are on."""
                 return out + (args[0] @ a.T) @ b.T if on["on"] else out
 
@@ -248,7 +245,9 @@ def _adapters(model: torch.nn.Module, cfg: OrganismConfig) -> tuple[dict[str, An
     return adapters, on
 
 
-def _rel_mse(tuned: Float[torch.Tensor, "1 pos d"], base: Float[torch.Tensor, "1 pos d"]) -> torch.Tensor:
+def _rel_mse(
+    tuned: Float[torch.Tensor, "1 pos d"], base: Float[torch.Tensor, "1 pos d"]
+) -> Float[torch.Tensor, ""]:
     """Mean over positions of |tuned - base|^2 / |base|^2 (the retain penalty of one layer)."""
     return ((tuned - base).pow(2).sum(-1) / base.pow(2).sum(-1).clamp_min(1e-12)).mean()
 
@@ -264,7 +263,7 @@ def train_lora(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig) -> d
     for p in model.parameters():
         p.requires_grad_(False)
 
-    def ids(text: str) -> torch.Tensor:
+    def ids(text: str) -> Int[torch.Tensor, "1 pos"]:
         """Token ids of ``text`` (BOS included), truncated."""
         return torch.tensor([tokenizer(text).input_ids[:LORA_TOKENS]])
 
