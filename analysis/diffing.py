@@ -36,6 +36,7 @@ from jaxtyping import Float, Int, Shaped
 from polylens.analysis.cka import cka_from_grams, gram_linear
 from polylens.analysis.stats import bootstrap_indices, percentile_ci, resample_weights
 from polylens.analysis.transport import group_split, make_map, shuffle_pairs, transport_scores
+from polylens.analysis.variant_tests import change_summary
 from polylens.hooks.sites import site_layers
 
 __all__ = [
@@ -367,6 +368,7 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         )
     else:
         s["patching_skipped"] = ds.attrs.get("patching_skipped")
+    s["change_tests"] = change_summary(ds)
     return s
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from jaxtyping import Float
+from jaxtyping import Bool, Float, Int, Shaped
 
 from . import stats as st
 from .core import unit_dim_of
 
-__all__ = ["variant_tests", "TEST_COLUMNS"]
+__all__ = ["variant_tests", "TEST_COLUMNS", "change_tests", "FLOORS"]
 
 TEST_COLUMNS = [
     "scope",
@@ -127,3 +127,138 @@ def variant_tests(
                 row["significant"] = bool(fam["p_bh"][idx] < alpha)
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- change tests of a diff (issue 18)
+
+#: smallest effects of interest: far above float32 reordering noise (~1e-6 relative), far below
+#: any real edit, fine-tune or int4 quantization (relative residual change >= ~1e-2)
+FLOORS = {"rel_change": 1e-3, "kl": 1e-4, "cka": 1e-3}
+
+
+def relative_change(
+    xa: Float[np.ndarray, "layer prompt d"], xb: Float[np.ndarray, "layer prompt d"]
+) -> Float[np.ndarray, "layer prompt"]:
+    """|A - B| / |A| per layer and prompt (0 where A is 0 and B equals it)."""
+    num = np.linalg.norm(np.asarray(xa, np.float64) - xb, axis=-1)
+    den = np.linalg.norm(np.asarray(xa, np.float64), axis=-1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def greater_p(x: Float[np.ndarray, "*batch unit"], n_perm: int, seed: int) -> Float[np.ndarray, "*batch"]:
+    """One-sided sign-flip p of mean(x) > 0 (half the two-sided p when the mean is positive, else 1)."""
+    t = st.signflip_test(x, n_perm=n_perm, seed=seed)
+    return np.where(t["stat"] > 0, t["p"] / 2, 1.0)
+
+
+def _by_unit(
+    values: Float[np.ndarray, "*batch prompt"], keys: Shaped[np.ndarray, " prompt"]
+) -> Float[np.ndarray, "*batch key"]:
+    """Mean of ``values`` over the prompts of each distinct key (sorted keys)."""
+    uniq, code = np.unique(keys, return_inverse=True)
+    onehot = (code[:, None] == np.arange(len(uniq))[None]).astype(float)
+    return values @ onehot / onehot.sum(0)
+
+
+def _lang_unit(
+    values: Float[np.ndarray, " prompt"],
+    lang: Shaped[np.ndarray, " prompt"],
+    unit: Shaped[np.ndarray, " prompt"],
+) -> Float[np.ndarray, "lang unit"]:
+    """(lang, unit) matrix of per-prompt values, NaN where a translation is missing."""
+    langs, units = np.unique(lang), np.unique(unit)
+    out = np.full((len(langs), len(units)), np.nan)
+    out[np.searchsorted(langs, lang), np.searchsorted(units, unit)] = values
+    return out
+
+
+def change_tests(
+    ds: xr.Dataset, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05, floors: dict | None = None
+) -> xr.Dataset:
+    """Which layers and which language a diff singles out, tested against smallest effects of interest.
+
+    ``ds`` holds ``rel_change`` (layer, prompt; |A - B| / |A| of pooled resid), optionally
+    ``kl_prompt`` and ``cka_ci``. Layer family (BH over layers, per measure): unit-mean effect
+    > floor (one-sided sign-flip over units); CKA: bootstrap CI entirely below 1 - floor. Onset
+    = first significant layer. Language family (BH over languages): ``changed`` = mean layer
+    effect > floor; ``singled_out`` = changed and its effect exceeds every other language's on
+    the same unit (paired over units). Returns ``ds`` with the results, onsets in attrs.
+    """
+    fl = {**FLOORS, **(floors or {})}
+    lang, unit = ds["lang"].values.astype(str), ds["unit"].values.astype(str)
+    rel = ds["rel_change"].values
+    measures = {"rel_change": rel}
+    if "kl_prompt" in ds:
+        measures["kl"] = ds["kl_prompt"].sel(direction="a_to_b").values
+    layer_p = np.full((3, rel.shape[0]), np.nan)
+    layer_sig = np.zeros((3, rel.shape[0]), bool)
+    for i, (name, v) in enumerate(measures.items()):
+        ok = ~np.isnan(v).all(1)
+        p = greater_p(_by_unit(np.nan_to_num(v[ok]), unit) - fl[name], n_perm, seed)
+        layer_p[i, ok] = st.bh_adjust(p)
+        layer_sig[i] = np.nan_to_num(layer_p[i], nan=1.0) < alpha
+    layer_sig[2] = ds["cka_ci"].sel(kind="linear", ci="hi").values < 1 - fl["cka"]
+    effect = _lang_unit(np.nanmean(rel[1:], 0), lang, unit)
+    changed = st.bh_adjust(greater_p(effect - fl["rel_change"], n_perm, seed))
+    singled = np.full(len(effect), np.nan)
+    if len(effect) > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            others = np.stack([np.nanmax(np.delete(effect, g, 0), 0) for g in range(len(effect))])
+        singled = st.bh_adjust(greater_p(effect - others, n_perm, seed))
+    names = list(FLOORS)
+    out = xr.Dataset(
+        {
+            "layer_change_p_bh": (("change_measure", "layer"), layer_p),
+            "layer_change_significant": (("change_measure", "layer"), layer_sig),
+            "lang_effect": (("tested_lang",), np.nanmean(effect, 1)),
+            "lang_changed_p_bh": (("tested_lang",), changed),
+            "lang_singled_out_p_bh": (("tested_lang",), singled),
+            "lang_significant": (("tested_lang",), (changed < alpha) & (singled < alpha)),
+        },
+        coords={"change_measure": names, "tested_lang": np.unique(lang)},
+    )
+    out = ds.merge(out, combine_attrs="override")
+    out.attrs.update({f"onset_{n}": _first(layer_sig[i], ds["layer"].values) for i, n in enumerate(names)})
+    out.attrs.update({f"floor_{n}": v for n, v in fl.items()}, change_alpha=alpha)
+    return out
+
+
+def _first(sig: Bool[np.ndarray, " layer"], layers: Int[np.ndarray, " layer"]) -> int:
+    """The first layer flagged in ``sig`` (-1: none)."""
+    hits = np.flatnonzero(sig)
+    return int(layers[hits[0]]) if len(hits) else -1
+
+
+def change_summary(ds: xr.Dataset) -> dict[str, Any]:
+    """The change tests of a diff as plain JSON: onsets, significant layers, per-language results."""
+    if "lang_effect" not in ds:
+        return {}
+    sig = ds["layer_change_significant"]
+    return {
+        "onset": {m: int(ds.attrs[f"onset_{m}"]) for m in FLOORS},
+        "significant_layers": {
+            m: [int(x) for x in ds.layer.values[sig.sel(change_measure=m).values]] for m in FLOORS
+        },
+        "languages": {
+            str(g): {
+                "effect": round(float(ds["lang_effect"].sel(tested_lang=g)), 6),
+                "p_bh_changed": round(float(ds["lang_changed_p_bh"].sel(tested_lang=g)), 6),
+                "p_bh_singled_out": round(float(ds["lang_singled_out_p_bh"].sel(tested_lang=g)), 6),
+                "significant": bool(ds["lang_significant"].sel(tested_lang=g)),
+            }
+            for g in ds.tested_lang.values
+        },
+    }
+
+
+def change_lines(ch: dict[str, Any]) -> list[str]:
+    """Printable lines of :func:`change_summary` (none when the tests were not run)."""
+    if not ch:
+        return []
+    cells = [f"{g} {v['effect']:.4f} (p_bh {v['p_bh_singled_out']:.3g})" for g, v in ch["languages"].items()]
+    sig = [g for g, v in ch["languages"].items() if v["significant"]] or ["none"]
+    return [
+        f"change onset (first significant layer, -1 none): {ch['onset']}",
+        f"  language effect (singled-out p): {', '.join(cells)}; significant: {', '.join(sig)}",
+    ]

@@ -20,6 +20,7 @@ import torch
 from polylens.errors import ModelUnavailableError
 from polylens.hooks.method import LIVE_KEYS, check_compatible
 from polylens.hooks.registry import ModelSpec, resolve
+from polylens.probes.variants import ORGANISM_PREFIX
 
 PROCESSING_MODES = ("raw", "compat")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -210,7 +211,12 @@ def load_model(
     quiet_transformers()
     hf_model, tokenizer, folder = _load_hf(spec.unquantized(), DTYPES[dtype])
     extra = {}
-    if spec.quant:  # simulated quantization: on the HF weights, before the bridge boots
+    if spec.quant.startswith(ORGANISM_PREFIX):  # a planted change (hooks.organisms)
+        from polylens.hooks.organisms import plant
+
+        base_sha = weights_sha256(folder) if folder else state_dict_sha256(hf_model)
+        extra = plant(hf_model, tokenizer, spec.quant, base_sha, cache_dir())
+    elif spec.quant:  # simulated quantization: on the HF weights, before the bridge boots
         from polylens.hooks.quantize import parse_quant, quantize_model
 
         cfg = parse_quant(spec.quant)
@@ -233,7 +239,7 @@ def load_model(
     sha = weights_sha256(folder) if folder else state_dict_sha256(hf_model)
     if spec.quant:  # the variant's identity: base weights + quantization config
         extra["base_weights_sha256"] = sha
-        sha = hashlib.sha256(f"{sha}\n{extra['quant']}".encode()).hexdigest()
+        sha = hashlib.sha256(f"{sha}\n{extra.get('quant') or extra['organism']}".encode()).hexdigest()
     return HookedModel(
         spec, bridge, tokenizer, sha, processing, device, dtype, str(folder) if folder else None, extra
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from polylens.errors import UnknownModelError
-from polylens.probes.variants import FAMILY, VARIANTS, split_quant, with_quant
+from polylens.probes.variants import FAMILY, ORGANISM_PREFIX, VARIANTS, split_quant, with_quant
 
 #: relative weight noise of a tiny stand-in variant (the ``base`` stand-in is unperturbed)
 TINY_PERTURB = 0.05
@@ -102,9 +102,12 @@ def resolve(name: str) -> ModelSpec:
     path = Path(os.path.expanduser(name))
     base_name, quant = split_quant(name)
     if quant and not path.is_dir():
-        from polylens.hooks.quantize import parse_quant
+        if quant.startswith(ORGANISM_PREFIX):  # a model organism (hooks.organisms)
+            from polylens.hooks.organisms import parse_organism as parse
+        else:
+            from polylens.hooks.quantize import parse_quant as parse  # type: ignore[assignment]
 
-        cfg = parse_quant(quant)
+        cfg = parse(quant)
         base = resolve(base_name)
         if base.quant:
             raise UnknownModelError(f"{name!r}: a model can carry only one quantization spec")

@@ -1,11 +1,10 @@
 """``diff``: model diffing between two variants (issue 8), written to ``<out>/diff.nc``.
 
-Steps: shared-vocabulary fairness filter -> CKA by layer on pooled activations -> cross-model
-patching KL by layer in both directions -> transport maps per site and layer (leakage-free
-split by unit) -> mapped patching at selected layers with an alpha sweep and controls.
-The definitions are in :mod:`polylens.analysis.diffing`; the model runs in
-:mod:`polylens.hooks.diffing`. Different tokenizers or shapes: CKA only (with
-``--allow-cka-only``), the reason stored in ``attrs["patching_skipped"]``.
+Steps: shared-vocabulary filter -> CKA by layer -> patching KL by layer both ways -> transport
+maps per site and layer (split by unit) -> mapped patching with an alpha sweep and controls ->
+layer/language change tests (``analysis.variant_tests.change_tests``). Definitions:
+:mod:`polylens.analysis.diffing`; model runs: :mod:`polylens.hooks.diffing`. Different
+tokenizers or shapes: CKA only (``--allow-cka-only``; reason in ``attrs["patching_skipped"]``).
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ MapMethod = Literal["ridge", "ridge_residual", "procrustes", "procrustes_whitene
 MAP_METHODS = ("identity", "ridge", "ridge_residual", "procrustes", "procrustes_whitened")
 SITES = ("resid_post", "attn_out", "mlp_out")
 METRICS = ["r2", "cka", "cka_debiased", "cosine", "train_r2"]
-#: scales of the patched vector in the mapped-patching sweep (0 = zero-ablation)
-DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)  # patched-vector scales (0 = zero-ablation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +124,7 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
     import numpy as np
 
     from polylens.analysis import diffing as ad
+    from polylens.analysis.variant_tests import change_tests
     from polylens.hooks import patching
 
     if not config.allow_cka_only:
@@ -141,6 +140,7 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
         if not config.allow_cka_only:
             raise
         attrs["patching_skipped"] = str(exc)
+        ds = change_tests(ds, seed=config.seed)
         ds.attrs.update(attrs)
         logger.info("patching skipped: %s", exc)
         return ds
@@ -161,6 +161,7 @@ def diff(config: DiffConfig, ma: Any, mb: Any) -> xr.Dataset:
         ds, fitted = _transport(config, ma, mb, batch, split, ds, L)
         ds = _mapped(config, ma, mb, batch, split, fitted, ds, attrs, L)
         attrs["n_train_prompts"], attrs["n_val_prompts"] = len(split.train_prompts), len(split.val_prompts)
+    ds = change_tests(ds, seed=config.seed)  # which layers / language changed (issue 18)
     ds.attrs.update(attrs)
     ad.describe(ds)
     return ds
@@ -193,6 +194,7 @@ def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr
     import xarray as xr
 
     from polylens.analysis import diffing as ad
+    from polylens.analysis.variant_tests import relative_change
     from polylens.hooks.diffing import pooled_resid
 
     texts = [s.text for s in stimuli]
@@ -203,6 +205,7 @@ def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr
     if pooled[0].shape[0] != pooled[1].shape[0]:
         raise IncompatibleVariantsError("CKA by layer needs equal depth (layer counts differ)")
     cka = ad.cka_by_layer(pooled[0], pooled[1], config.n_boot, config.seed)
+    rel = relative_change(*pooled)
     ds = xr.Dataset(
         coords={
             "layer": np.arange(L + 1),
@@ -215,6 +218,7 @@ def _cka(config: DiffConfig, ma: Any, mb: Any, stimuli: list[Any], L: int) -> xr
     )
     ds["cka"] = (("kind", "layer"), cka["cka"])
     ds["cka_ci"] = (("kind", "layer", "ci"), cka["ci"])
+    ds["rel_change"] = (("layer", "prompt"), rel)
     return ds
 
 
@@ -372,6 +376,7 @@ def write_results(ds: xr.Dataset, out_dir: str | Path) -> Path:
 def summary(result: DiffResult) -> str:
     """CKA (and KL) by layer with CIs, mapped-patching reductions, and the file written."""
     from polylens.analysis import diffing as ad
+    from polylens.analysis.variant_tests import change_lines
 
     s = ad.summarize(result.dataset)
     kl = "kl_a_to_b" in s
@@ -384,15 +389,12 @@ def summary(result: DiffResult) -> str:
             row += f"   {k:.4f} [{klo:.4f}, {khi:.4f}]   {s['kl_b_to_a'][i][1]:.4f}"
         lines.append(row)
     for key, conds in s.get("kl_reduction", {}).items():
-        cells = ", ".join(
-            f"{c} {v[0]:+.1%} [{v[1]:+.1%}, {v[2]:+.1%}]" for c, v in conds.items() if c != "raw"
-        )
-        lines.append(f"  mapped patching {key}: {cells}")
+        cells = [f"{c} {v[0]:+.1%} [{v[1]:+.1%}, {v[2]:+.1%}]" for c, v in conds.items() if c != "raw"]
+        lines.append(f"  mapped patching {key}: {', '.join(cells)}")
+    lines += change_lines(s["change_tests"])
     lines.append(f"wrote {result.path}")
     return "\n".join(lines)
 
 
 #: the CLI commands of this module: command path -> (config class, run, summary)
-COMMANDS = {
-    "diff": (DiffConfig, run, summary),
-}
+COMMANDS = {"diff": (DiffConfig, run, summary)}

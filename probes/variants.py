@@ -57,6 +57,10 @@ QUANT_SPEC_HELP = (
     "expected int{8,4,3,2}-{pc|g<N>}[-keep<percent>] (e.g. int4-g128, int3-pc-keep0.1) "
     "or gguf-{q8_0,q5_0,q5_1,q4_0,q4_1,mxfp4}"
 )
+#: model organisms with a planted change (``hooks.organisms``): ``plant-{edit|lora}:L<a>[-<b>]:<lang>``, ``plant-null``
+ORGANISM_PREFIX = "plant-"
+ORGANISM_SPEC = re.compile(r"^plant-(edit|lora|null)(?::L(\d+)(?:-(\d+))?:([a-z]{2,3}))?$")
+ORGANISM_SPEC_HELP = "expected plant-edit:L<layer>:<lang>, plant-lora:L<a>-<b>:<lang> or plant-null"
 
 
 def split_quant(name: str) -> tuple[str, str]:

@@ -387,3 +387,44 @@ def test_diff_config_validates():
         DiffConfig(a="x", b="y", out="o", sites=("resid_pre",))
     with pytest.raises(ConfigError, match="--n-boot"):
         DiffConfig(a="x", b="y", out="o", n_boot=0)
+
+
+def _change_ds(rel, langs, units):
+    """A minimal diff dataset for the change tests: rel_change and a flat CKA (no dip)."""
+    import xarray as xr
+
+    L = rel.shape[0]
+    return xr.Dataset(
+        {
+            "rel_change": (("layer", "prompt"), rel),
+            "cka_ci": (("kind", "layer", "ci"), np.ones((2, L, 2))),
+        },
+        coords={
+            "layer": np.arange(L),
+            "kind": ["linear", "debiased"],
+            "ci": ["lo", "hi"],
+            "lang": ("prompt", langs),
+            "unit": ("prompt", units),
+        },
+    )
+
+
+def test_change_tests_known_answers():
+    """Planted language/layer found; float noise below the floor finds nothing; ties single out none."""
+    from polylens.analysis.variant_tests import change_tests
+
+    rng = np.random.default_rng(0)
+    langs = np.repeat(["en", "hi", "sw", "zh"], 10)
+    units = np.tile([f"u{i}" for i in range(10)], 4)
+    rel = np.zeros((7, 40))
+    rel[3:, langs == "hi"] = 0.05 + 0.01 * rng.random((4, 10))
+    ds = change_tests(_change_ds(rel, langs, units), n_perm=2000)
+    assert ds.attrs["onset_rel_change"] == 3
+    assert list(ds["lang_significant"].to_series().pipe(lambda s: s[s]).index) == ["hi"]
+    noise = change_tests(_change_ds(1e-6 * rng.random((7, 40)), langs, units), n_perm=2000)
+    assert not noise["lang_significant"].any() and noise.attrs["onset_rel_change"] == -1
+    both = rel.copy()
+    both[3:, langs == "sw"] = both[3:, langs == "hi"]
+    tie = change_tests(_change_ds(both, langs, units), n_perm=2000)
+    assert not tie["lang_significant"].any()  # changed, but neither singled out
+    assert (tie["lang_changed_p_bh"].sel(tested_lang=["hi", "sw"]) < 0.05).all()
