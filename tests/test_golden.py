@@ -13,7 +13,12 @@ A deliberate change of numbers must regenerate the fixture and say why. History:
 - regenerated after two deliberate changes: the float32 + BitRound(10 bits) store encoding
   (issue 19: activations differ from the float16 store by at most 6.1e-5) and the reviewer-grade
   statistics (issue 14: hygiene-flagged pairs excluded by default, exact proportion CIs,
-  selection-aware peaks, the error-controlled commitment rule; METHOD_VERSION alignment-2).
+  selection-aware peaks, the error-controlled commitment rule; METHOD_VERSION alignment-2);
+- regenerated after three more (issues 14 and 17): per-layer MEXA and CKA nulls with effect sizes
+  (new ``alignment.nc`` variables), the exact (Clopper-Pearson) committed-fraction CI instead of a
+  percentile bootstrap of a proportion, the headline table leading with centred cosine and MEXA
+  (reference row dropped), and token-budget batching as ``run``'s default (padding changes move
+  stored activations by at most 2.1e-6 through float32 summation order).
 """
 
 from __future__ import annotations
