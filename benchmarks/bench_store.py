@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,8 +41,15 @@ def make_store(store: Path, n_parts: int, batch: int, layers: int, d: int) -> No
         write_part(store, "base", keys, {"resid": acts + p}, n, n)
 
 
+def _status_kb(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (kB)."""
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field + ":"))
+    return int(line.split()[1])
+
+
 def child(mode: str, store: str, out: str) -> None:
     """Run one measured step in a fresh process and print JSON (time, peak RSS)."""
+    import polylens.probes  # noqa: F401 - imported by assembly; module state is not data
     from polylens.storage.assemble import assemble
     from polylens.storage.store import done_keys, read_manifest
 
@@ -51,7 +57,8 @@ def child(mode: str, store: str, out: str) -> None:
     warm = Path(out).with_suffix(".warm.nc")  # library start-up (HDF5, netCDF-C, xarray backends) is not data
     xr.Dataset({"x": ("n", np.zeros(3, np.float32))}).to_netcdf(warm)
     xr.load_dataset(warm)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark: peak of this step only
+    base_rss = _status_kb("VmRSS")
     t0 = time.perf_counter()
     if mode == "resume":
         n = len(done_keys(Path(store), "base", manifest))
@@ -59,7 +66,7 @@ def child(mode: str, store: str, out: str) -> None:
         assemble([Path(store)], Path(out))
         n = 0
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM")
     print(json.dumps({"seconds": dt, "base_kb": base_rss, "peak_kb": peak, "n": n}))
 
 
