@@ -383,7 +383,8 @@ def test_cli_figures_and_report(results_dir, tmp_path, capsys):
         )
         == 0
     )
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["commitment_heatmap.svg", "three_panel.svg"]
+    written = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert written == ["commitment_heatmap.svg", "run.json", "three_panel.svg"]  # run.json: the run drawn
     assert cli.main(["report", "--results", str(results_dir), "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").is_file() and "wrote" in capsys.readouterr().out
     assert cli.main(["figures", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
