@@ -389,7 +389,8 @@ def test_combined_directory_report_and_cli(quant_dir, diff_dir, tmp_path, capsys
         cli.main(["figures", "--results", str(diff_dir), "--out", str(tmp_path / "f"), "--formats", "svg"])
         == 0
     )
-    assert sorted(p.stem for p in (tmp_path / "f").iterdir()) == sorted(DIFF_FIGS)
+    assert sorted(p.stem for p in (tmp_path / "f").glob("*.svg")) == sorted(DIFF_FIGS)
+    assert (tmp_path / "f" / "run.json").is_file()  # the run the figures were drawn from
     assert (
         cli.main(
             [
@@ -406,7 +407,7 @@ def test_combined_directory_report_and_cli(quant_dir, diff_dir, tmp_path, capsys
         )
         == 0
     )
-    assert [p.name for p in (tmp_path / "g").iterdir()] == ["quant_disparity_vs_keep.png"]
+    assert [p.name for p in (tmp_path / "g").glob("*.png")] == ["quant_disparity_vs_keep.png"]
     capsys.readouterr()
 
 
