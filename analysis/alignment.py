@@ -154,7 +154,8 @@ def _summaries(
     cl = commitment_layer(cos_pt, tau, k, axis=-1, layers=layers)
     clb = commitment_layer(cos_bt, tau, k, axis=-2, layers=layers)
     clf, crit = commitment_free(cos_pt, perm, k, layers)
-    z_b = (boots["margin"] + (null_mean - perm.mean(-1))[..., None]) / perm.std(-1, ddof=1)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a null with no spread: z is +-inf / NaN
+        z_b = (boots["margin"] + (null_mean - perm.mean(-1))[..., None]) / perm.std(-1, ddof=1)[..., None]
     clfb = first_run_above(np.moveaxis(z_b, -1, -2), crit[..., None], k, layers)  # (v, g, boot)
     return {
         **_peaks(boots, points, layers, level),
