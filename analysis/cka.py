@@ -19,9 +19,17 @@ No torch here: this module is reused by model diffing and by the router.
 from __future__ import annotations
 
 import numpy as np
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 
-__all__ = ["gram_linear", "center_gram", "cka_from_grams", "linear_cka", "pairwise_linear_cka", "valid_rows"]
+__all__ = [
+    "gram_linear",
+    "center_gram",
+    "cka_from_grams",
+    "cka_with_null_mean",
+    "linear_cka",
+    "pairwise_linear_cka",
+    "valid_rows",
+]
 
 
 def valid_rows(x: Float[np.ndarray, "*batch n p"]) -> Bool[np.ndarray, "*batch n"]:
@@ -81,6 +89,23 @@ def center_gram(
     return g * pair
 
 
+def _centred(
+    gram_x: Float[np.ndarray, "*batch n n"],
+    gram_y: Float[np.ndarray, "*batch n n"],
+    mask: Bool[np.ndarray, "*batch n"] | None,
+    unbiased: bool,
+) -> tuple[Float[np.ndarray, "*batch n n"], Float[np.ndarray, "*batch n n"], Int[np.ndarray, "*batch"]]:
+    """Both grams centred over the (broadcast) ``mask``, and the number of valid units."""
+    shape = np.broadcast_shapes(gram_x.shape, gram_y.shape)[:-1]
+    mask = np.ones(shape, dtype=bool) if mask is None else np.broadcast_to(mask, shape)
+    return center_gram(gram_x, mask, unbiased), center_gram(gram_y, mask, unbiased), mask.sum(-1)
+
+
+def _frob(k: Float[np.ndarray, "*batch n n"]) -> Float[np.ndarray, "*batch"]:
+    """Frobenius norm over the last two axes."""
+    return np.sqrt(np.einsum("...ij,...ij->...", k, k))
+
+
 def cka_from_grams(
     gram_x: Float[np.ndarray, "*batch n n"],
     gram_y: Float[np.ndarray, "*batch n n"],
@@ -91,18 +116,25 @@ def cka_from_grams(
 
     Leading axes broadcast. Returns NaN where fewer than 4 (debiased) / 2 units are valid.
     """
-    if mask is None:
-        mask = np.ones(np.broadcast_shapes(gram_x.shape, gram_y.shape)[:-1], dtype=bool)
-    mask = np.broadcast_to(mask, np.broadcast_shapes(gram_x.shape, gram_y.shape)[:-1])
-    kx = center_gram(gram_x, mask, unbiased=debiased)
-    ky = center_gram(gram_y, mask, unbiased=debiased)
-    hsic = np.einsum("...ij,...ij->...", kx, ky)
-    nx = np.sqrt(np.einsum("...ij,...ij->...", kx, kx))
-    ny = np.sqrt(np.einsum("...ij,...ij->...", ky, ky))
+    kx, ky, n = _centred(gram_x, gram_y, mask, debiased)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = hsic / (nx * ny)
-    n = mask.sum(-1)
+        out = np.einsum("...ij,...ij->...", kx, ky) / (_frob(kx) * _frob(ky))
     return np.where(n >= (4 if debiased else 2), out, np.nan)
+
+
+def cka_with_null_mean(
+    gram_x: Float[np.ndarray, "*batch n n"],
+    gram_y: Float[np.ndarray, "*batch n n"],
+    mask: Bool[np.ndarray, "*batch n"] | None = None,
+) -> tuple[Float[np.ndarray, "*batch"], Float[np.ndarray, "*batch"]]:
+    """Plain CKA and its exact mean over all re-pairings of the units, tr Kx tr Ky / ((n - 1) |Kx| |Ky|),
+    from one centring of the grams (NaN below 2 valid units)."""
+    kx, ky, n = _centred(gram_x, gram_y, mask, False)
+    norm = _frob(kx) * _frob(ky)
+    tr = np.trace(kx, axis1=-2, axis2=-1) * np.trace(ky, axis1=-2, axis2=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cka, mean = np.einsum("...ij,...ij->...", kx, ky) / norm, tr / ((n - 1) * norm)
+    return np.where(n >= 2, cka, np.nan), np.where(n >= 2, mean, np.nan)
 
 
 def linear_cka(

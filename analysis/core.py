@@ -22,8 +22,8 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Bool, Float, Int
 
-from .cka import cka_from_grams
-from .nulls import cka_null_moments, mexa_perm_null
+from .cka import cka_from_grams, cka_with_null_mean
+from .nulls import mexa_perm_null
 from .stats import nanquantile_sorted
 
 __all__ = ["unit_dim_of", "block_metrics", "unit_metrics", "derangements", "UNIT_VARS", "CELL_VARS"]
@@ -133,9 +133,7 @@ def block_metrics_vs(
     null_q95_mean, perm_cos = _derangement_null(S, joint, perms, q)
     perm_mexa = mexa_perm_null(S, joint, perms)
     del S, pair
-    cos_centred, cka, cka_db, Sc, kr, grams = _centred_metrics(x, valid, joint, x_ref, valid_ref, is_ref)
-    null_cka_mean = cka_null_moments(kr, grams, joint)[0]
-    del kr, grams
+    cos_centred, cka, cka_db, null_cka_mean, Sc = _centred_metrics(x, valid, joint, x_ref, valid_ref, is_ref)
     c_q, c_perm = _derangement_null(Sc, joint, perms, q)
     f32 = np.float32
     return (
@@ -268,11 +266,9 @@ def _centred_metrics(
     x_ref: Float[np.ndarray, "*batch one unit d"],
     valid_ref: Bool[np.ndarray, "*batch one unit"],
     is_ref: Bool[np.ndarray, " lang"] | None = None,
-) -> tuple[
-    UnitArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"],
-    Float[np.ndarray, "*batch one unit unit"], Float[np.ndarray, "*batch lang unit unit"],
-]:  # fmt: skip
-    """Centred cosine to the reference, CKA, and the centred cosine and Gram matrices (for their nulls)."""
+) -> tuple[UnitArray, CellArray, CellArray, CellArray, Float[np.ndarray, "*batch lang unit_ref unit"]]:
+    """Centred cosine to the reference, CKA (plain, debiased), plain CKA's null mean, and the
+    centred cosine matrix (for its null)."""
     xc, ncn = _centre(x, valid)
     xc_ref, ncn_ref = _centre(x_ref, valid_ref)
     cos_centred = np.einsum("...ud,...ud->...u", xc_ref, xc)
@@ -286,9 +282,9 @@ def _centred_metrics(
     grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
     kr = xc_ref @ np.swapaxes(xc_ref, -1, -2)
     del xc, xc_ref
-    cka = cka_from_grams(kr, grams, joint, debiased=False)
+    cka, null_cka_mean = cka_with_null_mean(kr, grams, joint)  # the plain-CKA null from the same centring
     cka_db = cka_from_grams(kr, grams, joint, debiased=True)
-    return cos_centred, cka, cka_db, Sc, kr, grams
+    return cos_centred, cka, cka_db, null_cka_mean, Sc
 
 
 def _layer_loop(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Bool, Float, Int
 
-from .cka import center_gram
+from .cka import center_gram, cka_with_null_mean
 
 __all__ = ["mexa_perm_null", "cka_null_moments", "cka_perm_null", "joint_permutations"]
 
@@ -131,11 +131,5 @@ def cka_null_moments(
             sd = np.sqrt(2.0 / (n * (n - 3)))
         ok = n >= 4
         return np.where(ok, 0.0, np.nan), np.where(ok, sd, np.nan)
-    kr = center_gram(gram_ref, joint)
-    kl = center_gram(grams, joint)
-    tr_r = np.trace(kr, axis1=-2, axis2=-1)
-    tr_l = np.trace(kl, axis1=-2, axis2=-1)
-    norm = np.sqrt(np.einsum("...ij,...ij->...", kr, kr) * np.einsum("...ij,...ij->...", kl, kl))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = tr_r * tr_l / ((n - 1) * norm)
-    return np.where(n >= 2, mean, np.nan), np.full(mean.shape, np.nan)
+    mean = cka_with_null_mean(gram_ref, grams, joint)[1]
+    return mean, np.full(mean.shape, np.nan)
