@@ -31,18 +31,9 @@ from polylens.analysis.quantization import (
     top_fraction_mask,
 )
 from polylens.analysis.stats import bootstrap_mean, correlate, linear_fit
+from polylens.analysis.stats.association import CORRELATION_KEYS
 
-STATS = (
-    "n",
-    "pearson_r",
-    "pearson_lo",
-    "pearson_hi",
-    "pearson_p",
-    "spearman_rho",
-    "spearman_lo",
-    "spearman_hi",
-    "spearman_p",
-)
+STATS = ("n", *CORRELATION_KEYS)  # the columns of ``stats.correlate``
 # activation site (a ``site`` of the detail scores) feeding each decoder linear matrix
 SITE_OF = {
     "q_proj": "attn_in",

@@ -194,14 +194,20 @@ def _capture_variant(
 
 
 def plan(config: CaptureConfig, todo: list[Key], lengths: list[int]) -> list[list[Key]]:
-    """Refuse over-long stimuli, then batch ``todo`` (the one planner of local and cluster runs)."""
+    """Refuse over-long stimuli, then batch ``todo`` (the one planner of local and cluster runs):
+    fixed ``--batch-size`` if given, else token-budget batches."""
+    from polylens.hooks.batching import DEFAULT_TOKEN_BUDGET, plan_fixed_batches, plan_token_batches
+
     for key, n in zip(todo, lengths):
         if n > config.max_tokens:
             raise ProbeError(
                 f"{config.probes}: unit {key[1][:60]!r}, lang {key[0]!r}: {n} tokens, more than "
                 f"--max-tokens {config.max_tokens}"
             )
-    return _batches(config, dict(zip(todo, lengths)))
+    sizes = dict(zip(todo, lengths))
+    if config.batch_size:
+        return plan_fixed_batches(sizes, config.batch_size)
+    return plan_token_batches(sizes, config.token_budget or DEFAULT_TOKEN_BUDGET)
 
 
 def capture_batch(
@@ -220,15 +226,6 @@ def capture_batch(
     )
     entry = write_part_file(store, variant, keys, pooled.acts, pooled.n_content, pooled.n_tokens)
     return entry, int(pooled.n_tokens.sum())
-
-
-def _batches(config: CaptureConfig, lengths: dict[tuple[str, str], int]) -> list[list[tuple[str, str]]]:
-    """The batches: fixed ``--batch-size`` if given, else token-budget batches."""
-    from polylens.hooks.batching import DEFAULT_TOKEN_BUDGET, plan_fixed_batches, plan_token_batches
-
-    if config.batch_size:
-        return plan_fixed_batches(lengths, config.batch_size)
-    return plan_token_batches(lengths, config.token_budget or DEFAULT_TOKEN_BUDGET)
 
 
 def _check_final(store: Path, manifest: dict[str, Any]) -> None:
