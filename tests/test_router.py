@@ -125,9 +125,9 @@ def test_shared_script_languages_identified_on_heldout_units(router, lang):
 
 
 def test_script_helpers():
-    assert tx.dominant_script(tx.script_counts("abc")) == "Latn"
-    assert tx.dominant_script(tx.script_counts("漢字かな")) == "Jpan"
-    assert tx.dominant_script(tx.script_counts("123")) is None
+    assert tx.dominant_script(taxonomy.script_profile("abc")) == "Latn"
+    assert tx.dominant_script(taxonomy.script_profile("漢字かな")) == "Jpan"
+    assert tx.dominant_script(taxonomy.script_profile("123")) is None
     assert tx.script_segment("The गर्भवती woman", "Latn") == "The woman"
     assert tx.normalise("a\u200db\u202b c\u1361d") == "ab c d"
 

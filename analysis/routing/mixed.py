@@ -280,7 +280,7 @@ class MixAnalyser:
     def analyse(self, norm: str, main: str | None = None, counts: Counter | None = None) -> list[LangShare]:
         """Every language in ``norm`` (normalised text) with its share, largest first. ``main``: the
         whole-text language ID, reused for a run that is the whole text (saves a second py3langid);
-        ``counts``: letters per script of ``norm`` (``text.script_counts``), enables the one-run path.
+        ``counts``: letters per script of ``norm`` (``taxonomy.script_profile``), enables the one-run path.
         Non-Latin runs of one script are identified together (one py3langid call per script)."""
         acc: dict[tuple[str | None, bool, str], list[int]] = {}
         runs = single_run(norm, counts) if counts is not None else None

@@ -247,7 +247,7 @@ class Router:
         raw = tx.check_text(text)
         norm = tx.normalise(raw)
         reasons: list[str] = []
-        counts = tx.script_counts(norm)
+        counts = taxonomy.script_profile(norm)
         lang, conf, script, romanized = self.identify(norm, counts, reasons)
         shares = self._language_mix(norm, counts, lang, romanized, reasons)
         mixed = (

@@ -13,7 +13,7 @@ from collections import Counter
 from polylens.errors import RouterInputError
 from polylens.probes.scripts import unicode_scripts
 
-from ..taxonomy import char_script, script_profile
+from ..taxonomy import char_script
 
 __all__ = [
     "MAX_CHARS",
@@ -21,7 +21,6 @@ __all__ = [
     "read_stream",
     "normalise",
     "maybe_unicode_edge",
-    "script_counts",
     "dominant_script",
     "script_segment",
 ]
@@ -90,11 +89,6 @@ def read_stream(stream, max_chars: int = MAX_CHARS) -> str:
 def normalise(text: str) -> str:
     """NFC, zero-width and bidi controls removed, Ethiopic wordspace -> space, whitespace collapsed."""
     return " ".join(unicodedata.normalize("NFC", text).translate(_STRIP).split())
-
-
-def script_counts(text: str) -> Counter:
-    """Letters per ISO 15924 script (``taxonomy.script_profile``)."""
-    return script_profile(text)
 
 
 def dominant_script(counts: Counter) -> str | None:
