@@ -15,7 +15,17 @@ from typing import Any, ClassVar, Literal
 from polylens.errors import ConfigError, ProbeError
 from polylens.hooks.sites import SITES
 from polylens.pipelines.cluster import ClusterOptions, check_cluster, on_cluster
-from polylens.pipelines.config import at_most, check, check_device, opt, output_dir, positive, write_config
+from polylens.pipelines.config import (
+    at_most,
+    check,
+    check_device,
+    check_threads,
+    opt,
+    output_dir,
+    positive,
+    threads_opt,
+    write_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +61,7 @@ class CaptureConfig(ModelOptions, ClusterOptions):
     token_budget: int | None = opt(
         None, "padded tokens per forward pass (default 4096; not with --batch-size)"
     )
-    threads: int | None = opt(None, "CPU threads (default: a share of the CPUs this job may use)")
+    threads: int | None = threads_opt()
     max_tokens: int = opt(2048, "refuse a stimulus longer than this many tokens")
     keep_parts: bool = opt(False, "keep the part files after a verified assembly")
     shard: str = opt("0/1", "i/n: capture every n-th stimulus from i")
@@ -59,9 +69,9 @@ class CaptureConfig(ModelOptions, ClusterOptions):
 
     def __post_init__(self) -> None:
         """Check ranges, sites, the device, the output directory and the shard spec."""
-        positive(self, "limit", "batch_size", "max_tokens", "token_budget", "threads")
+        positive(self, "limit", "batch_size", "max_tokens", "token_budget")
+        check_threads(self)
         at_most(self, "batch_size", 4096)
-        at_most(self, "threads", 1024)
         check(
             self.batch_size is None or self.token_budget is None,
             "token_budget",

@@ -229,6 +229,17 @@ def at_most(config: Any, name: str, limit: float) -> None:
     check(value is None or value <= limit, name, f"must be at most {limit}, got {value}")
 
 
+def threads_opt() -> Any:
+    """The ``--threads`` field of every job that runs a model (``hooks.threads.ThreadShare``)."""
+    return opt(None, "CPU threads (default: an equal share of the CPUs this job may use)")
+
+
+def check_threads(config: Any) -> None:
+    """``--threads``, when given, is a count between 1 and 1024."""
+    positive(config, "threads")
+    at_most(config, "threads", 1024)
+
+
 def output_dir(config: Any, name: str, is_file: bool = False) -> None:
     """Check an output path: not under /proc or /sys, not a file where a directory goes (or the
     reverse), and its nearest existing ancestor is a writable directory."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from polylens.errors import IncompatibleVariantsError
-from polylens.pipelines.config import check, fraction, opt, positive
+from polylens.pipelines.config import check, check_threads, fraction, opt, positive, threads_opt
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -73,11 +73,13 @@ class DiffConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = opt("float32", "dtype the models compute in")
     processing: Literal["raw", "compat"] = opt("raw", "raw bridge weights or enable_compatibility_mode()")
     chunk: int = opt(16, "prompts per forward pass")
+    threads: int | None = threads_opt()
     skip_trailing_punct: bool = opt(True, "leave trailing punctuation/whitespace out of the content tokens")
 
     def __post_init__(self) -> None:
         """Check ranges, sites and map methods."""
         positive(self, "limit", "k_positions", "max_tokens", "n_boot", "chunk")
+        check_threads(self)
         positive(self, "patch_layers", "kl_layers", "control_layer", allow_zero=True)
         fraction(self, "val_frac")
         check(
@@ -106,7 +108,16 @@ class DiffResult:
 
 
 def run(config: DiffConfig, models: tuple[Any, Any] | None = None) -> DiffResult:
-    """Load both variants (or use ``models``), run the whole diff, write ``diff.nc`` + ``summary.json``."""
+    """Load both variants (or use ``models``), run the whole diff, write ``diff.nc`` + ``summary.json``
+    (on this job's share of the CPUs, ``--threads``)."""
+    from polylens.hooks.threads import ThreadShare
+
+    with ThreadShare(config.threads):
+        return _run(config, models)
+
+
+def _run(config: DiffConfig, models: tuple[Any, Any] | None) -> DiffResult:
+    """:func:`run` inside the thread share."""
     if models is None:
         from polylens.hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
 

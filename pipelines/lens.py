@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from polylens.errors import ConfigError
+from polylens.pipelines.config import check_threads, threads_opt
 from polylens.probes import LANGUAGES, load_probe_set
 from polylens.probes.lens_prompts import PROMPT_KINDS, REFERENCE_LANG, LensPrompt, build_prompts
 
 if TYPE_CHECKING:  # heavy modules load inside the job, so `import polylens.cli` stays light
     import numpy as np
     import xarray as xr
+
+    from polylens.hooks.threads import ThreadShare
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class LensConfig:
     tuned_steps: int = field(default=200, metadata={"help": "training steps of the tuned lens"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: best available)"})
     figures: bool = field(default=True, metadata={"help": "render the figures"})
+    threads: int | None = threads_opt()
 
     def __post_init__(self) -> None:
         unknown = [c for c in (*self.langs, self.source, self.alt_source) if c not in LANGUAGES]
@@ -73,6 +77,7 @@ class LensConfig:
                 raise ConfigError(f"lens: --{name} must be >= {low}, not {value}")
         if self.concepts is not None and self.concepts < 2:
             raise ConfigError("lens: --concepts must be >= 2")
+        check_threads(self)
 
 
 @dataclass
@@ -184,7 +189,16 @@ def _method_attrs(config: LensConfig, n_prompts: int) -> dict[str, str]:
 
 
 def run(config: LensConfig) -> LensResult:
-    """Prompts -> filter (base tokenizer) -> lens on every variant -> lens.nc, lens_stats.nc, figures."""
+    """Prompts -> filter (base tokenizer) -> lens on every variant -> lens.nc, lens_stats.nc, figures
+    (on this job's share of the CPUs, ``--threads``, re-read before each variant)."""
+    from polylens.hooks.threads import ThreadShare
+
+    with ThreadShare(config.threads) as share:
+        return _run(config, share)
+
+
+def _run(config: LensConfig, share: ThreadShare) -> LensResult:
+    """:func:`run` inside the thread share."""
     from polylens.errors import IncompatibleVariantsError
     from polylens.hooks.lens import run_lens, wendler_filter
     from polylens.hooks.models import load_model, tokenizer_fingerprint
@@ -196,6 +210,7 @@ def run(config: LensConfig) -> LensResult:
     attrs: dict[str, str] = {}
     kept, base_fp, tuned_kl = None, None, None
     for name in config.models:
+        share.apply()  # re-read this job's share of the CPUs before each variant
         model = load_model(name, device=config.device)
         fp = tokenizer_fingerprint(model.tokenizer)
         if base_fp is not None and fp != base_fp:

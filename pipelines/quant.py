@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from polylens.pipelines.config import at_most, check, check_device, fraction, opt, output_dir, positive
+from polylens.pipelines.config import (
+    at_most,
+    check,
+    check_device,
+    check_threads,
+    fraction,
+    opt,
+    output_dir,
+    positive,
+    threads_opt,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -40,11 +50,13 @@ class WeightsConfig:
     model: str = opt("gemma-3-270m", "registry name (may carry @<quant>, e.g. gemma-3-270m@int4-g128)")
     device: str | None = opt(None, "cuda | mps | cpu")
     out: Path = opt(DEFAULT_OUT, "results directory")
+    threads: int | None = threads_opt()
 
     def __post_init__(self) -> None:
         """The results directory must be writable; the device must exist."""
         output_dir(self, "out")
         check_device(self.device)
+        check_threads(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +71,7 @@ class _DataConfig(WeightsConfig):
     def __post_init__(self) -> None:
         """Check ranges."""
         positive(self, "units", "n_perm")
+        check_threads(self)
         at_most(self, "n_perm", 10_000_000)
         check(
             self.langs is None or (bool(self.langs) and all(self.langs)),
@@ -155,11 +168,16 @@ def score_variant(
     model: HookedModel | None = None,
 ) -> xr.Dataset:
     """Scores of model variant ``name`` on the config's texts: resumable per language
-    (``pipelines.quant_scores``: ledger + parts in ``out/scores/<variant>``)."""
+    (``pipelines.quant_scores``: ledger + parts in ``out/scores/<variant>``), on this job's
+    share of the CPUs (``--threads``), re-read after every language."""
+    from polylens.hooks.threads import ThreadShare
     from polylens.pipelines.quant_scores import scores
 
-    ps = probe_selection(config)
-    return scores(name, ps, Path(config.out), config.device, detail, max_tokens, model)
+    with ThreadShare(config.threads) as share:
+        ps = probe_selection(config)
+        return scores(
+            name, ps, Path(config.out), config.device, detail, max_tokens, model, lambda _: share.apply()
+        )
 
 
 def _write(ds: xr.Dataset, config: WeightsConfig, markdown: str) -> QuantResult:

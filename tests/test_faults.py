@@ -157,6 +157,15 @@ FLAG_CASES = {
     "quant langs empty": (["quant", "evaluate", "--langs", ",", "--out", "{ws}/q"], "--langs"),
     "quant out a file": (["quant", "weights", "--out", "{ws}/afile"], "is a file"),
     "quant device tpu": (["quant", "weights", "--device", "tpu", "--out", "{ws}/q"], "unknown device"),
+    # --threads on every job that runs a model
+    "quant threads 0": (["quant", "evaluate", "--threads", "0", "--out", "{ws}/q"], "--threads"),
+    "quant weights threads huge": (["quant", "weights", "--threads", "5000", "--out", "{ws}/q"], "--threads"),
+    "lens threads -1": (["lens", "--threads", "-1", "--out", "{ws}/l"], "--threads"),
+    "diff threads 0": (
+        ["diff", "--a", "tiny-gemma3", "--b", "tiny-gemma3", "--out", "{ws}/d", "--threads", "0"],
+        "--threads",
+    ),
+    "cache threads nan": (CACHE + ["--threads", "x"], "--threads"),
 }
 
 

@@ -465,3 +465,32 @@ def test_ablation_effect_and_same_rank_controls():
     ctl = same_rank_controls(w, row, col, n=3, window=5)
     ranks = [int((order == r * 64 + c).nonzero()[0, 0]) for r, c in ctl]
     assert len(set(ctl)) == 3 and (row, col) not in ctl and all(15 <= k <= 25 for k in ranks)
+
+
+def test_quant_scoring_runs_on_its_thread_share(tmp_path, monkeypatch):
+    """``--threads 1`` is applied to torch while a variant is scored and the job leaves the registry."""
+    import torch
+
+    from polylens.pipelines import quant
+
+    monkeypatch.setenv("POLYLENS_JOBS_DIR", str(tmp_path / "jobs"))
+    before = torch.get_num_threads()
+    seen = []
+    cfg = quant.EvaluateConfig(
+        model="tiny-gemma3", out=tmp_path / "q", langs=("en", "sw"), units=2, n_perm=20, n_boot=20,
+        configs=("int8-pc",), threads=1,
+    )  # fmt: skip
+    try:
+        torch.set_num_threads(2)
+        orig = quant.probe_selection
+
+        def spy(config):
+            seen.append(torch.get_num_threads())  # inside score_variant, after the share was applied
+            return orig(config)
+
+        monkeypatch.setattr(quant, "probe_selection", spy)
+        quant.run(cfg)
+        assert seen == [1, 1] and torch.get_num_threads() == 1  # base, then the int8 variant
+        assert (tmp_path / "jobs" / "polylens-jobs.json").read_text() == "[]"
+    finally:
+        torch.set_num_threads(before)
