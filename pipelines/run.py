@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from polylens.pipelines import analyze, capture, figures, report
-from polylens.pipelines.config import check, opt, positive, write_config
+from polylens.pipelines.cluster import ClusterOptions, check_cluster
+from polylens.pipelines.config import check, check_threads, opt, positive, threads_opt, write_config
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,9 @@ LENS_LANGS = ("fr", "de", "ru", "zh", "ja", "hi", "ar", "sw")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """Main job: cache -> analyze -> figures -> report."""
+class RunConfig(ClusterOptions):
+    """Main job: cache -> analyze -> figures -> report (capture and analysis on a dask cluster with
+    ``--workers`` / ``--scheduler``)."""
 
     command: ClassVar[str] = "run"
     model: tuple[str, ...] = opt(("gemma-3-270m",), "model, or variants compared against the first (base)")
@@ -28,6 +30,7 @@ class RunConfig:
     out: Path = opt(Path("runs/gemma-3-270m"), "run directory (stores/, results/, config.toml)")
     limit: int | None = opt(None, "first N units per set (smoke runs)")
     batch_size: int | None = opt(None, "fixed stimuli per forward pass (default: token-budget batches)")
+    threads: int | None = threads_opt()
     n_boot: int = opt(1000, "bootstrap resamples over concepts")
     figures: bool = opt(True, "render figures and an HTML report per probe set (off: numbers only)")
     lens_concepts: int = opt(
@@ -40,6 +43,8 @@ class RunConfig:
         positive(self, "lens_concepts", allow_zero=True)
         check(bool(self.model), "model", "give at least one model")
         check(bool(self.probes), "probes", "give at least one probe set")
+        check_threads(self)
+        check_cluster(self)
 
 
 def run(config: RunConfig) -> Path:
@@ -58,6 +63,8 @@ def run(config: RunConfig) -> Path:
                 limit=config.limit,
                 batch_size=config.batch_size,
                 device=config.device,
+                threads=config.threads,
+                **_cluster(config),
             )
         )
         assert store is not None  # not sharded
@@ -72,6 +79,7 @@ def run(config: RunConfig) -> Path:
                 out=out,
                 n_boot=config.n_boot,
                 edge_store=edge if probes_name == "concepts" else None,
+                **_cluster(config),
             )
         )
         logger.info(analyze.headline(res.results))
@@ -82,6 +90,11 @@ def run(config: RunConfig) -> Path:
     if config.lens_concepts:
         _lens(config, root)
     return root
+
+
+def _cluster(config: RunConfig) -> dict[str, Any]:
+    """The run's ``--scheduler`` / ``--workers``, passed on to capture and analysis."""
+    return {"scheduler": config.scheduler, "workers": config.workers}
 
 
 def _lens(config: RunConfig, root: Path) -> None:
@@ -96,6 +109,7 @@ def _lens(config: RunConfig, root: Path) -> None:
         concepts=config.lens_concepts,
         device=config.device,
         figures=config.figures,
+        threads=config.threads,
     )
     logger.info(lens.summary(lens.run(cfg)))
 

@@ -90,6 +90,24 @@ def test_analyze_on_a_cluster_equals_local(tmp_path, single, scheduler):
         assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
 
 
+def test_run_on_a_cluster_equals_local(tmp_path, scheduler):
+    """``run --scheduler``: capture and analysis on the cluster give the local run's stores and results."""
+    from polylens.pipelines import run
+
+    kw = {"model": ("tiny-cohere2",), "probes": ("concepts",), "limit": 4, "n_boot": 50}
+    kw |= {"figures": False, "lens_concepts": 0}
+    local = run.run(run.RunConfig(out=tmp_path / "local", **kw))
+    remote = run.run(run.RunConfig(out=tmp_path / "remote", scheduler=scheduler, **kw))
+    for probes in ("edge_cases+en", "concepts"):
+        store = Path("stores") / probes / "activations.nc"
+        assert_same_data(load(remote / store), load(local / store))
+    with (
+        xr.open_dataset(local / "results/concepts/alignment.nc") as a,
+        xr.open_dataset(remote / "results/concepts/alignment.nc") as b,
+    ):
+        assert_same_data(b.load(), a.load())
+
+
 @pytest.mark.parametrize(
     "extra,needle",
     [
@@ -102,9 +120,9 @@ def test_analyze_on_a_cluster_equals_local(tmp_path, single, scheduler):
         (["--scheduler", "tcp://host:99999"], "expected tcp://HOST:PORT"),
     ],
 )
-@pytest.mark.parametrize("command", ["cache", "analyze"])
+@pytest.mark.parametrize("command", ["cache", "analyze", "run"])
 def test_bad_cluster_flags_exit_2_with_one_line(command, extra, needle, tmp_path, capsys):
-    base = ["cache", "--out", str(tmp_path / "o")]
+    base = [command, "--out", str(tmp_path / "o")]
     if command == "analyze":
         base = ["analyze", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o")]
     assert cli.main([*base, *extra]) == 2
