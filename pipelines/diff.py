@@ -82,11 +82,8 @@ class DiffConfig:
         check_threads(self)
         positive(self, "patch_layers", "kl_layers", "control_layer", allow_zero=True)
         fraction(self, "val_frac")
-        check(
-            0 <= self.min_shared_ratio <= 1,
-            "min_shared_ratio",
-            f"must be in [0, 1], got {self.min_shared_ratio}",
-        )
+        ratio = self.min_shared_ratio
+        check(0 <= ratio <= 1, "min_shared_ratio", f"must be in [0, 1], got {ratio}")
         check(bool(self.sites) and set(self.sites) <= set(SITES), "sites", f"choose from {', '.join(SITES)}")
         check(
             bool(self.methods) and set(self.methods) <= set(MAP_METHODS),
@@ -108,25 +105,16 @@ class DiffResult:
 
 
 def run(config: DiffConfig, models: tuple[Any, Any] | None = None) -> DiffResult:
-    """Load both variants (or use ``models``), run the whole diff, write ``diff.nc`` + ``summary.json``
-    (on this job's share of the CPUs, ``--threads``)."""
+    """Load both variants (or use ``models``), diff them on this job's CPU share, write the results."""
+    from polylens.hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
     from polylens.hooks.threads import ThreadShare
 
     with ThreadShare(config.threads):
-        return _run(config, models)
-
-
-def _run(config: DiffConfig, models: tuple[Any, Any] | None) -> DiffResult:
-    """:func:`run` inside the thread share."""
-    if models is None:
-        from polylens.hooks.models import load_model  # handles BASE@int4-g128 (hooks.quantize)
-
-        logger.info("loading %s and %s", config.a, config.b)
-        models = (
-            load_model(config.a, config.device, config.dtype, config.processing),
-            load_model(config.b, config.device, config.dtype, config.processing),
-        )
-    ds = diff(config, *models)
+        if models is None:
+            logger.info("loading %s and %s", config.a, config.b)
+            args = (config.device, config.dtype, config.processing)
+            models = (load_model(config.a, *args), load_model(config.b, *args))
+        ds = diff(config, *models)
     return DiffResult(ds, write_results(ds, config.out))
 
 
