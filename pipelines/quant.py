@@ -69,17 +69,15 @@ class _DataConfig(WeightsConfig):
     n_perm: int = opt(5000, "permutations for the p-values")
 
     def __post_init__(self) -> None:
-        """Check ranges."""
+        """Check ranges, then the weights job's checks (output directory, device, threads)."""
         positive(self, "units", "n_perm")
-        check_threads(self)
         at_most(self, "n_perm", 10_000_000)
         check(
             self.langs is None or (bool(self.langs) and all(self.langs)),
             "langs",
             "give at least one language",
         )
-        output_dir(self, "out")
-        check_device(self.device)
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)
