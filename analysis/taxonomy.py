@@ -258,9 +258,9 @@ def _compatible(expected: str | None, script: str) -> bool:
 @lru_cache(maxsize=1)
 def _identifier():
     try:
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415
+        from .lid import load_identifier  # noqa: PLC0415 - loads py3langid's model on first use
 
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        return load_identifier()
     except Exception:  # noqa: BLE001 - optional dependency, any failure means "not available"
         return None
 

@@ -510,6 +510,57 @@ def test_vectorised_ngram_scores_equal_the_naive_bayes_scores(router):
     )
 
 
+def _router_inputs() -> list[str]:
+    """Every text the router benchmark routes (edge cases, UDHR, code-switching) + tiny inputs."""
+    texts = [s.text for name in ("edge_cases", "udhr") for s in probes.load_probe_set(name).stimuli]
+    return texts + [i["text"] for i in codeswitch.load_items()] + ["", "a", "!!", "😀", "ab" * 3]
+
+
+def test_vectorised_langid_equals_py3langid_on_every_router_input():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from polylens.analysis import lid
+
+    ref = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    fast = lid.load_identifier()
+    assert fast._depth == lid.trie_depth(fast._nm, fast._rows) >= 4  # byte 1..4-grams at least
+    langs = ["en", "fr", "de", "es", "sw", "id"]
+    ref_r, fast_r = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True), lid.restricted(langs)
+    ref_r.set_languages(langs)
+    for t in _router_inputs():
+        assert fast.classify(t) == ref.classify(t), t[:60]  # same label, bit-identical confidence
+        assert fast_r.classify(t[:200]) == ref_r.classify(t[:200]), t[:60]
+
+
+def test_translate_tables_equal_the_per_character_rules():
+    from polylens.probes.scripts import unicode_scripts
+
+    def segment(text, script):
+        keep = set(unicode_scripts(script)) | {script}
+        kept = (ch if (sc := taxonomy.char_script(ch)) is None or sc in keep else " " for ch in text)
+        return " ".join("".join(kept).split())
+
+    def runs(text):
+        out = []
+        for word in text.split():
+            scripts = [sc for ch in word if (sc := taxonomy.char_script(ch))]
+            if not scripts:
+                continue
+            key = "CJK" if scripts[0] in ("Hani", "Hira", "Kana") else scripts[0]
+            kana = key == "CJK" and any(sc in ("Hira", "Kana") for sc in scripts)
+            if out and out[-1][0] == key:
+                out[-1] = (key, out[-1][1] + [word], out[-1][2] + len(scripts), out[-1][3] or kana)
+            else:
+                out.append((key, [word], len(scripts), kana))
+        return out
+
+    texts = _router_inputs() + ["日本語のテキスト 漢字 カタカナ abc", "x\u00a0y \x1c z\u2003w", "12 !! 中文"]
+    for t in texts:
+        assert mixed.script_runs(t) == runs(t), t[:60]
+        for script in ("Latn", "Deva", "Arab", "Hani", "Jpan", "Cyrl"):
+            assert tx.script_segment(t, script) == segment(t, script), (script, t[:60])
+
+
 def test_smoothing_and_short_stretches():
     scores = np.array([[5.0, 0], [5, 0], [0, 1], [5, 0], [5, 0], [0, 9], [0, 9], [0, 9]])
     lab = mixed.smooth_labels(scores, window=0)

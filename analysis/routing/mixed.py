@@ -1,6 +1,6 @@
 """Every language in one input, with its share: script runs, then token-level language ID.
 
-1. Words (whitespace tokens) get the script of most of their letters (``taxonomy.char_script``);
+1. Words (whitespace tokens) get the script of their first letter (``taxonomy.char_script``);
    consecutive words of one script form a *script run* (Han and kana form one CJK run).
 2. A run in a script written by one probe language is that language (``probes.LANGUAGES``).
    A run in another shared script (Devanagari, Arabic, Cyrillic, Han) is identified with py3langid
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, Int
 
-from ..taxonomy import char_script
+from . import text as tx
 from .ngram import _NON_WORD, CharNgramNB
 
 __all__ = ["LangShare", "MixAnalyser", "MIN_TOKENS", "MIN_SHARE", "WINDOW", "MIX_CHARS", "is_mixed"]
@@ -44,6 +44,7 @@ MIN_STRETCH = 3
 MIX_CHARS = 400
 _CJK = {"Hani", "Hira", "Kana"}
 _UNSPACED = _CJK | {"Thai", "Khmr", "Laoo", "Mymr", "Tibt"}
+_HIRA, _KANA = tx.script_tag("Hira"), tx.script_tag("Kana")
 
 
 @dataclass(frozen=True)
@@ -81,36 +82,23 @@ def is_mixed(shares: list[LangShare]) -> bool:
     return sum(1 for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE) >= 2
 
 
-def _word_script(word: str) -> tuple[str | None, int]:
-    """(script of the word's first letter, number of letters); words are almost always one script."""
-    first = None
-    n = 0
-    for ch in word:
-        sc = char_script(ch)
-        if sc:
-            n += 1
-            if first is None:
-                first = sc
-    return first, n
-
-
 def script_runs(text: str) -> list[tuple[str, list[str], int, bool]]:
-    """(script key, words, letters, has kana) for each run of words in one script (Han+kana: CJK)."""
+    """(script key, words, letters, has kana) for each run of words in one script (Han+kana: CJK);
+    a word's script is that of its first letter (``text.script_tags`` pairs words with tags)."""
     runs: list[tuple[str, list[str], int, bool]] = []
-    for word in text.split():
-        script, n = _word_script(word)
-        if script is None:
+    for word, tagged in zip(text.split(), tx.script_tags(text).split()):
+        letters = tagged.replace(tx.NO_SCRIPT, "")
+        if not letters:
             continue
+        script = tx.SCRIPT_TAGS[letters[0]]
         key = "CJK" if script in _CJK else script
-        kana = script in ("Hira", "Kana") or (
-            key == "CJK" and any(char_script(c) in ("Hira", "Kana") for c in word)
-        )
+        kana = key == "CJK" and (_HIRA in letters or _KANA in letters)
         if runs and runs[-1][0] == key:
             k, words, m, had = runs[-1]
             words.append(word)
-            runs[-1] = (k, words, m + n, had or kana)
+            runs[-1] = (k, words, m + len(letters), had or kana)
         else:
-            runs.append((key, [word], n, kana))
+            runs.append((key, [word], len(letters), kana))
     return runs
 
 
@@ -277,9 +265,16 @@ class MixAnalyser:
             out.append((lang, rom, clean[a:b]))
         return out
 
-    def analyse(self, norm: str, main: str | None = None, counts: Counter | None = None) -> list[LangShare]:
+    def analyse(
+        self,
+        norm: str,
+        main: str | None = None,
+        counts: Counter | None = None,
+        main_script: str | None = None,
+    ) -> list[LangShare]:
         """Every language in ``norm`` (normalised text) with its share, largest first. ``main``: the
-        whole-text language ID, reused for a run that is the whole text (saves a second py3langid);
+        whole-text language ID, reused for a run that is the whole text and for the non-Latin runs
+        of ``main_script`` (the dominant script it was read from: saves a second py3langid);
         ``counts``: letters per script of ``norm`` (``taxonomy.script_profile``), enables the one-run path.
         Non-Latin runs of one script are identified together (one py3langid call per script)."""
         acc: dict[tuple[str | None, bool, str], list[int]] = {}
@@ -301,7 +296,7 @@ class MixAnalyser:
             got[1] += n_letters
             got[2] += tokens
         for script, (words, n_letters, tokens) in by_script.items():
-            lang = self._identify(script, " ".join(words), whole)
+            lang = self._identify(script, " ".join(words), whole if script != main_script else main)
             a = acc.setdefault((lang, False, script), [0, 0])
             a[0] += n_letters
             a[1] += tokens

@@ -20,7 +20,6 @@ Pipeline per input (all CPU, no torch):
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -31,6 +30,7 @@ from polylens.probes.languages import LANGUAGES
 from polylens.probes.scripts import unicode_scripts
 
 from .. import taxonomy
+from ..lid import restricted
 from . import text as tx
 from .mixed import MIN_SHARE, MIN_TOKENS, MIX_CHARS, LangShare, MixAnalyser, is_mixed, text_proba
 from .ngram import load_model
@@ -81,17 +81,8 @@ def _script_langs() -> dict[str, tuple[str, ...]]:
 
 @lru_cache(maxsize=1)
 def _langid_groups() -> dict[tuple[str, ...], object]:
-    """One py3langid identifier per multi-language script group (model loaded once, columns sliced)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415
-
-    full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    groups = {}
-    for langs in set(_script_langs().values()):
-        if len(langs) > 1:
-            ident = copy.copy(full)
-            ident.set_languages(list(langs))
-            groups[langs] = ident
-    return groups
+    """One py3langid identifier per multi-language script group (``analysis.lid``: model shared)."""
+    return {langs: restricted(langs) for langs in set(_script_langs().values()) if len(langs) > 1}
 
 
 class Router:
@@ -209,10 +200,11 @@ class Router:
         return found
 
     def _language_mix(
-        self, norm: str, counts, lang: str | None, romanized: bool, reasons: list[str]
+        self, norm: str, counts, lang: str | None, script: str | None, romanized: bool, reasons: list[str]
     ) -> list[LangShare]:
-        """Every language present with its share; a single-language top entry takes the whole-text ID."""
-        shares = self.mixer.analyse(norm, None if romanized else lang, counts)
+        """Every language present with its share; a single-language top entry takes the whole-text ID,
+        and so do the runs of the dominant (non-Latin) script."""
+        shares = self.mixer.analyse(norm, None if romanized else lang, counts, script)
         if shares and lang is not None and not is_mixed(shares):
             top = shares[0]
             shares[0] = LangShare(lang, top.script, top.share, top.letters, top.tokens, romanized)
@@ -249,7 +241,7 @@ class Router:
         reasons: list[str] = []
         counts = taxonomy.script_profile(norm)
         lang, conf, script, romanized = self.identify(norm, counts, reasons)
-        shares = self._language_mix(norm, counts, lang, romanized, reasons)
+        shares = self._language_mix(norm, counts, lang, script, romanized, reasons)
         mixed = (
             [s for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE] if is_mixed(shares) else []
         )

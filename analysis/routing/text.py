@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 
 from polylens.errors import RouterInputError
 from polylens.probes.scripts import unicode_scripts
@@ -23,6 +24,10 @@ __all__ = [
     "maybe_unicode_edge",
     "dominant_script",
     "script_segment",
+    "script_tags",
+    "script_tag",
+    "SCRIPT_TAGS",
+    "NO_SCRIPT",
 ]
 
 #: longest input accepted (characters); longer input is refused, not silently truncated
@@ -103,14 +108,71 @@ def dominant_script(counts: Counter) -> str | None:
     return max(sorted(counts), key=lambda s: counts[s])
 
 
+_BLANKER_SIZE = 1 << 16
+
+
+class _Blanker(dict):
+    """``str.translate`` table: code point -> itself when its letter script is kept (or it has none),
+    else a space; filled on first sight of each code point (``char_script`` is the one rule), up to
+    ``_BLANKER_SIZE`` entries (a stream of novel characters cannot grow it without bound)."""
+
+    def __init__(self, keep: frozenset[str]):
+        super().__init__()
+        self.keep = keep
+
+    def __missing__(self, cp: int) -> int:
+        s = char_script(chr(cp))
+        out = cp if s is None or s in self.keep else 32
+        if len(self) < _BLANKER_SIZE:
+            self[cp] = out
+        return out
+
+
+@lru_cache(maxsize=64)
+def _blanker(script: str) -> _Blanker:
+    return _Blanker(frozenset(unicode_scripts(script)) | {script})
+
+
 def script_segment(text: str, script: str) -> str:
     """``text`` with letters of other scripts blanked (code-switched input -> matrix-script part)."""
-    keep = set(unicode_scripts(script)) | {script}
-    out = []
-    for ch in text:
-        s = char_script(ch)
-        out.append(ch if s is None or s in keep else " ")
-    return " ".join("".join(out).split())
+    return " ".join(text.translate(_blanker(script)).split())
+
+
+class _Tagger(dict):
+    """``str.translate`` table: whitespace -> itself, a letter -> one private-use character per
+    script (``SCRIPT_TAGS``), anything else -> ``NO_SCRIPT``; so ``text.split()`` and the tagged
+    text's ``split()`` pair up word for word. Bounded like ``_Blanker``."""
+
+    def __missing__(self, cp: int) -> int:
+        ch = chr(cp)
+        s = None if ch.isspace() else char_script(ch)
+        if s is None:
+            out = cp if ch.isspace() else ord(NO_SCRIPT)
+        else:
+            out = ord(script_tag(s))
+        if len(self) < _BLANKER_SIZE:
+            self[cp] = out
+        return out
+
+
+#: tag character -> ISO 15924 script (filled as scripts are first seen); ``NO_SCRIPT``: not a letter
+SCRIPT_TAGS: dict[str, str] = {}
+NO_SCRIPT = "\x01"
+_TAG_OF: dict[str, str] = {}
+_TAGGER = _Tagger()
+
+
+def script_tags(text: str) -> str:
+    """``text`` with every letter replaced by its script's tag character (``SCRIPT_TAGS``)."""
+    return text.translate(_TAGGER)
+
+
+def script_tag(script: str) -> str:
+    """The tag character of ``script`` (``script_tags``)."""
+    if script not in _TAG_OF:
+        _TAG_OF[script] = chr(0xE000 + len(SCRIPT_TAGS))
+        SCRIPT_TAGS[_TAG_OF[script]] = script
+    return _TAG_OF[script]
 
 
 def maybe_unicode_edge(text: str) -> bool:
