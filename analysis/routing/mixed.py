@@ -4,7 +4,8 @@
    consecutive words of one script form a *script run* (Han and kana form one CJK run).
 2. A run in a script written by one probe language is that language (``probes.LANGUAGES``).
    A run in another shared script (Devanagari, Arabic, Cyrillic, Han) is identified with py3langid
-   restricted to that script's probe languages.
+   restricted to that script's probe languages (the router's whole-text ID when it is the
+   dominant script: the same letters).
 3. Latin runs get token-level language ID: each word's character n-gram log-likelihoods from the
    router's naive Bayes (12 Latin-script languages + 5 romanized ones), summed over a window of
    ``WINDOW`` words on either side, argmax per word; one-word islands join their neighbour,
