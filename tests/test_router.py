@@ -504,8 +504,17 @@ def test_vectorised_ngram_scores_equal_the_naive_bayes_scores(router):
         a, n = router.nb.scores(s.text)
         b, m = mixed.text_scores(router.mixer.index, s.text)
         assert n == m and np.allclose(a, b, rtol=1e-4)  # nb.scores sums in float32
+    for s in probes.load_probe_set("udhr").stimuli[:200:7]:  # the shared pass, whole text = the naive Bayes
+        pre = mixed.LatinScores.of(router.mixer.index, s.text)
+        want = mixed.text_proba(router.mixer.index, s.text)
+        assert np.allclose(pre.prefix_proba(10**6), want, rtol=1e-5, atol=1e-12), s.text[:60]
+    pre = mixed.LatinScores.of(router.mixer.index, "Human, beings 12 are")  # words start at 0, 6, 13
+    assert pre.words == ["human", "beings", "are"]
+    for n_chars, k in ((1, 1), (6, 1), (7, 2), (13, 2), (14, 3)):
+        want = mixed.posterior(pre.scores[:k].sum(0), int(pre.grams[:k].sum()))
+        assert np.array_equal(pre.prefix_proba(n_chars), want), n_chars
     w = ["all", "human", "beings"]
-    assert mixed.word_scores(router.mixer.index, w).sum(0) == pytest.approx(
+    assert mixed.word_scores(router.mixer.index, w)[0].sum(0) == pytest.approx(
         router.nb.scores("all human beings")[0], rel=1e-5
     )
 

@@ -31,7 +31,16 @@ from jaxtyping import Float, Int
 from . import text as tx
 from .ngram import _NON_WORD, CharNgramNB
 
-__all__ = ["LangShare", "MixAnalyser", "MIN_TOKENS", "MIN_SHARE", "WINDOW", "MIX_CHARS", "is_mixed"]
+__all__ = [
+    "LangShare",
+    "LatinScores",
+    "MixAnalyser",
+    "MIN_TOKENS",
+    "MIN_SHARE",
+    "WINDOW",
+    "MIX_CHARS",
+    "is_mixed",
+]
 
 #: tokens a language needs before the input counts as mixed (one inserted word does not)
 MIN_TOKENS = 2
@@ -175,31 +184,61 @@ def text_scores(index: GramIndex, text: str) -> tuple[Float[np.ndarray, " cls"],
     return index.nb.log_p_[rows].sum(0, dtype=np.float64), len(rows)
 
 
-def text_proba(index: GramIndex, text: str) -> Float[np.ndarray, " cls"]:
-    """``CharNgramNB.predict_proba(text)`` with the vectorised index (same formula)."""
-    s, n = text_scores(index, text)
+def posterior(s: Float[np.ndarray, " cls"], n: int) -> Float[np.ndarray, " cls"]:
+    """``CharNgramNB.predict_proba``'s formula on summed scores ``s`` of ``n`` known n-grams."""
     s = s / np.sqrt(max(n, 1))
     p = np.exp(s - s.max())
     return p / p.sum()
 
 
-def word_scores(index: GramIndex, words: list[str]) -> Float[np.ndarray, "word cls"]:
-    """Per word: summed n-gram log-likelihood per class. N-grams are read off the whole string
-    ``" w1 w2 ... "`` (as in training) and each belongs to the word its first letter is in (a gram
-    starting on a space belongs to the next word)."""
+def text_proba(index: GramIndex, text: str) -> Float[np.ndarray, " cls"]:
+    """``CharNgramNB.predict_proba(text)`` with the vectorised index (same formula)."""
+    return posterior(*text_scores(index, text))
+
+
+def word_scores(
+    index: GramIndex, words: list[str]
+) -> tuple[Float[np.ndarray, "word cls"], Int[np.ndarray, " word"]]:
+    """Per word: summed n-gram log-likelihood per class, and its number of known n-grams. N-grams
+    are read off the whole string ``" w1 w2 ... "`` (as in training) and each belongs to the word
+    its first letter is in (a gram starting on a space belongs to the next word)."""
     s = " " + " ".join(words) + " "
     starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) + 1  # offset of each word in s
     at, rows = index.rows(index.codes(s))
     out = np.zeros((len(words), index.nb.log_p_.shape[1]), dtype=np.float64)
     if not len(at):
-        return out
+        return out, np.zeros(len(words), dtype=np.int64)
     word = np.clip(np.searchsorted(starts, at + 1, side="right") - 1, 0, len(words) - 1)
     order = np.argsort(word, kind="stable")
     edge = np.searchsorted(word[order], np.arange(len(words) + 1))
     has = edge[1:] > edge[:-1]
     sums = np.add.reduceat(index.nb.log_p_[rows[order]], edge[:-1][has], axis=0)
     out[has] = sums
-    return out
+    return out, np.diff(edge)
+
+
+@dataclass(frozen=True)
+class LatinScores:
+    """Token-level n-gram scores of a Latin text, computed once and shared by the router's
+    whole-text naive Bayes (``prefix_proba``) and the language mix (``MixAnalyser``)."""
+
+    words: list[str]  # cleaned words (lower case, digits and punctuation removed)
+    scores: Float[np.ndarray, "word cls"]
+    grams: Int[np.ndarray, " word"]
+
+    @classmethod
+    def of(cls, index: GramIndex, text: str) -> LatinScores:
+        """Scores of ``text`` (normalised) cleaned as the naive Bayes cleans its input."""
+        words = _NON_WORD.sub(" ", text.lower()).split()
+        if not words:
+            return cls(words, np.zeros((0, index.nb.log_p_.shape[1])), np.zeros(0, dtype=np.int64))
+        return cls(words, *word_scores(index, words))
+
+    def prefix_proba(self, n_chars: int) -> Float[np.ndarray, " cls"]:
+        """Naive Bayes posterior of the words that start in the first ``n_chars`` characters."""
+        starts = np.cumsum([0] + [len(w) + 1 for w in self.words[:-1]])
+        k = int(np.searchsorted(starts, n_chars)) if self.words else 0
+        return posterior(self.scores[:k].sum(0), int(self.grams[:k].sum()))
 
 
 def smooth_labels(scores: Float[np.ndarray, "word cls"], window: int = WINDOW) -> Int[np.ndarray, " word"]:
@@ -248,14 +287,16 @@ class MixAnalyser:
         lang, _ = self.router.groups[langs].classify(text[: self.router.lid_chars])
         return str(lang)
 
-    def _latin(self, words: list[str], main: str | None) -> list[tuple[str | None, bool, list[str]]]:
+    def _latin(
+        self, words: list[str], main: str | None, pre: LatinScores | None = None
+    ) -> list[tuple[str | None, bool, list[str]]]:
         """Token-level ID of a Latin run: stretches of (lang, romanized, cleaned words). A stretch's
         language is the class with the highest summed word scores over it (``main`` when the
-        stretch is the whole text and not romanized)."""
-        clean = " ".join(_NON_WORD.sub(" ", " ".join(words).lower()).split()).split()
+        stretch is the whole text and not romanized). ``pre``: the run's scores, already computed."""
+        pre = pre if pre is not None else LatinScores.of(self.index, " ".join(words))
+        clean, scores = pre.words, pre.scores
         if not clean:
             return []
-        scores = word_scores(self.index, clean)
         lab = smooth_labels(scores)
         cuts = merge_short([0, *(np.flatnonzero(lab[1:] != lab[:-1]) + 1).tolist(), len(clean)])
         out: list[tuple[str | None, bool, list[str]]] = []
@@ -272,12 +313,13 @@ class MixAnalyser:
         main: str | None = None,
         counts: Counter | None = None,
         main_script: str | None = None,
+        latin: LatinScores | None = None,
     ) -> list[LangShare]:
         """Every language in ``norm`` (normalised text) with its share, largest first. ``main``: the
         whole-text language ID, reused for a run that is the whole text and for the non-Latin runs
         of ``main_script`` (the dominant script it was read from: saves a second py3langid);
-        ``counts``: letters per script of ``norm`` (``taxonomy.script_profile``), enables the one-run path.
-        Non-Latin runs of one script are identified together (one py3langid call per script)."""
+        ``counts``: letters per script of ``norm`` (``taxonomy.script_profile``), enables the one-run path;
+        ``latin``: ``LatinScores`` of ``norm[:MIX_CHARS]`` when ``norm`` is all Latin (the router's). Non-Latin runs of one script are identified together (one py3langid call per script)."""
         acc: dict[tuple[str | None, bool, str], list[int]] = {}
         runs = single_run(norm, counts) if counts is not None else None
         runs = runs if runs is not None else script_runs(norm[:MIX_CHARS])
@@ -285,7 +327,7 @@ class MixAnalyser:
         by_script: dict[str, list] = {}
         for key, words, n_letters, kana in runs:
             if key == "Latn":
-                for lang, rom, part in self._latin(words, whole):
+                for lang, rom, part in self._latin(words, whole, latin if len(runs) == 1 else None):
                     a = acc.setdefault((lang, rom, "Latn"), [0, 0])
                     a[0] += sum(len(w) for w in part)
                     a[1] += len(part)

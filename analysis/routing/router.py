@@ -32,7 +32,7 @@ from polylens.probes.scripts import unicode_scripts
 from .. import taxonomy
 from ..lid import restricted
 from . import text as tx
-from .mixed import MIN_SHARE, MIN_TOKENS, MIX_CHARS, LangShare, MixAnalyser, is_mixed, text_proba
+from .mixed import MIN_SHARE, MIN_TOKENS, MIX_CHARS, LangShare, LatinScores, MixAnalyser, is_mixed, text_proba
 from .ngram import load_model
 from .rules import DEFAULT_POLICY, load_rules
 
@@ -110,8 +110,11 @@ class Router:
         return cls(rules, str(rules_path) if rules_path is not None else None, **kw)
 
     # ------------------------------------------------------------------ language
-    def _latin(self, seg: str, reasons: list[str]) -> tuple[str, float, bool]:
-        p = text_proba(self.mixer.index, seg[:NB_CHARS])  # = self.nb.predict_proba, vectorised
+    def _latin(self, seg: str, reasons: list[str], latin: LatinScores | None) -> tuple[str, float, bool]:
+        if latin is not None:  # all-Latin text: the words starting in the first NB_CHARS characters
+            p = latin.prefix_proba(NB_CHARS)
+        else:
+            p = text_proba(self.mixer.index, seg[:NB_CHARS])  # = self.nb.predict_proba, vectorised
         top = int(p.argmax())
         cls = self.nb.classes_[top]
         p_rom = float(p[self._rom_idx].sum())
@@ -137,8 +140,11 @@ class Router:
         reasons.append(f"language: {lang} (py3langid restricted to {', '.join(langs)}: p={conf:.2f})")
         return str(lang), float(conf)
 
-    def identify(self, norm: str, counts, reasons: list[str]) -> tuple[str | None, float, str | None, bool]:
-        """(lang, confidence, dominant script, romanized) for normalised text."""
+    def identify(
+        self, norm: str, counts, reasons: list[str], latin: LatinScores | None = None
+    ) -> tuple[str | None, float, str | None, bool]:
+        """(lang, confidence, dominant script, romanized) for normalised text (``latin``: its
+        ``LatinScores`` when it is all Latin, shared with the language mix)."""
         script = tx.dominant_script(counts)
         if script is None:
             reasons.append("script: no letters (digits/punctuation/symbols only)")
@@ -155,7 +161,7 @@ class Router:
             return langs[0], 1.0, script, False
         seg = (tx.script_segment(norm, script) if len(counts) > 1 else norm)[: self.lid_chars]
         if script == "Latn":
-            lang, conf, rom = self._latin(seg, reasons)
+            lang, conf, rom = self._latin(seg, reasons, latin)
             return lang, conf, script, rom
         lang, conf = self._py3langid((script,), seg, reasons)
         return lang, conf, script, False
@@ -200,11 +206,18 @@ class Router:
         return found
 
     def _language_mix(
-        self, norm: str, counts, lang: str | None, script: str | None, romanized: bool, reasons: list[str]
+        self,
+        norm: str,
+        counts,
+        lang: str | None,
+        script: str | None,
+        romanized: bool,
+        reasons: list[str],
+        latin: LatinScores | None = None,
     ) -> list[LangShare]:
         """Every language present with its share; a single-language top entry takes the whole-text ID,
         and so do the runs of the dominant (non-Latin) script."""
-        shares = self.mixer.analyse(norm, None if romanized else lang, counts, script)
+        shares = self.mixer.analyse(norm, None if romanized else lang, counts, script, latin)
         if shares and lang is not None and not is_mixed(shares):
             top = shares[0]
             shares[0] = LangShare(lang, top.script, top.share, top.letters, top.tokens, romanized)
@@ -240,8 +253,9 @@ class Router:
         norm = tx.normalise(raw)
         reasons: list[str] = []
         counts = taxonomy.script_profile(norm)
-        lang, conf, script, romanized = self.identify(norm, counts, reasons)
-        shares = self._language_mix(norm, counts, lang, script, romanized, reasons)
+        latin = LatinScores.of(self.mixer.index, norm[:MIX_CHARS]) if counts.keys() == {"Latn"} else None
+        lang, conf, script, romanized = self.identify(norm, counts, reasons, latin)
+        shares = self._language_mix(norm, counts, lang, script, romanized, reasons, latin)
         mixed = (
             [s for s in shares if s.tokens >= MIN_TOKENS and s.share >= MIN_SHARE] if is_mixed(shares) else []
         )
