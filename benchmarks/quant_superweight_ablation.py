@@ -35,11 +35,11 @@ args = ap.parse_args()
 t0 = time.time()
 m = load_model(args.model)
 sw = super_weights(m)
-layer = int(sw.in_max.argmax())
+layer = int(np.argmax(sw.in_max.values))
 row, col = int(sw.out_row[layer]), int(sw.in_channel[layer])
 ps = probes.load_probe_set("udhr")
 ps = ps.select(langs=args.langs, units=ps.units[: args.units])
-W = linear_modules(m.bridge.original_model, "down_proj")[layer].weight
+W = linear_modules(m.bridge.original_model, "down_proj")[layer].weight.detach()
 rank = int((W.abs() > W[row, col].abs()).sum()) + 1
 print(
     f"candidate block {layer} W_down[{row},{col}] = {float(W[row, col]):.4f}, |w| rank {rank} of {W.numel()}"
