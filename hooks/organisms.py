@@ -12,8 +12,9 @@ residual write of block 5 and diffing should see it first at layer 6.
   them), so it runs wherever the variant is loaded.
 - ``plant-lora:L<a>-<b>:<lang>``: rank-8 LoRA on the residual writes (``o_proj``, ``down_proj``)
   of layers a..b, trained (seeded AdamW, :data:`LORA_STEPS` steps) on UDHR units 24-47 of
-  ``lang`` (the diff uses the first units: held out) with a retain loss (relative squared change of the
-  residual stream at layers >= a) on the same units of every other UDHR language, then merged into the weights. The merged deltas are
+  ``lang`` (the diff uses the first units: held out) with a retain loss at every step: the relative
+  squared change of the mean-pooled residual stream (what ``diff`` measures) at layers >= a, on one
+  training unit of every other UDHR language; then merged into the weights. The merged deltas are
   cached under ``<cache>/organisms`` keyed by the base weights' sha256.
 - ``plant-null``: every MLP's hidden units permuted (gate/up rows, down columns): the same
   function up to float summation order, different weight bytes. Diffing must find nothing.
@@ -36,8 +37,10 @@ from polylens.errors import UnknownModelError
 from polylens.probes.variants import ORGANISM_SPEC, ORGANISM_SPEC_HELP
 
 EDIT_RANK, EDIT_STRENGTH = 4, 0.25
-LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN = 8, 40, 3e-3, 64, 30.0
+LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN = 8, 40, 3e-3, 64, 300.0
 TRAIN_UNITS = slice(24, 48)  # UDHR units the LoRA trains on; diffs use the first 24 at most
+#: how the retain penalty is taken (part of the cache key: a change retrains)
+LORA_RETAIN_MODE = "pooled residual, every other language, every step"
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def add_script_edit(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig)
 
 def cache_path(cache: Path, cfg: OrganismConfig, base_sha: str) -> Path:
     """Where the merged LoRA deltas of ``cfg`` on the base weights ``base_sha`` are cached."""
-    recipe = (LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN, TRAIN_UNITS)
+    recipe = (LORA_RANK, LORA_STEPS, LORA_LR, LORA_TOKENS, LORA_RETAIN, TRAIN_UNITS, LORA_RETAIN_MODE)
     key = hashlib.sha256(f"{base_sha}\n{cfg.to_json()}\n{recipe}".encode()).hexdigest()[:16]
     return cache / "organisms" / f"{cfg.tag.replace(':', '_')}-{key}.pt"
 
@@ -212,8 +215,8 @@ def lora_organism(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig, p
     )
 
 
-def _udhr_texts(lang: str) -> tuple[list[str], list[str]]:
-    """UDHR training units of ``lang`` and the same units in every other language (retain set)."""
+def _udhr_texts(lang: str) -> tuple[list[str], dict[str, list[str]]]:
+    """UDHR training units of ``lang``, and per other language the same units (retain set)."""
     from polylens.probes import load_probe_set
 
     ps = load_probe_set("udhr")
@@ -221,7 +224,11 @@ def _udhr_texts(lang: str) -> tuple[list[str], list[str]]:
     planted = [s.text for s in ps.stimuli if s.unit in units and s.lang == lang]
     if not planted:
         raise UnknownModelError(f"organism plant-lora: no UDHR text for language {lang!r}")
-    return planted, [s.text for s in ps.stimuli if s.unit in units and s.lang != lang]
+    retain: dict[str, list[str]] = {}
+    for s in ps.stimuli:
+        if s.unit in units and s.lang != lang:
+            retain.setdefault(s.lang, []).append(s.text)
+    return planted, retain
 
 
 def _adapters(model: torch.nn.Module, cfg: OrganismConfig) -> tuple[dict[str, Any], dict[str, bool]]:
@@ -245,15 +252,32 @@ def _adapters(model: torch.nn.Module, cfg: OrganismConfig) -> tuple[dict[str, An
     return adapters, on
 
 
-def _rel_mse(
-    tuned: Float[torch.Tensor, "1 pos d"], base: Float[torch.Tensor, "1 pos d"]
+def _padded(seqs: list[list[int]]) -> tuple[Int[torch.Tensor, "n pos"], Float[torch.Tensor, "n pos"]]:
+    """Right-padded token ids and their attention mask."""
+    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    mask = torch.zeros(ids.shape)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1.0
+    return ids, mask
+
+
+def _pooled_rel_mse(
+    tuned: Float[torch.Tensor, "n pos d"],
+    base: Float[torch.Tensor, "n pos d"],
+    mask: Float[torch.Tensor, "n pos"],
 ) -> Float[torch.Tensor, ""]:
-    """Mean over positions of |tuned - base|^2 / |base|^2 (the retain penalty of one layer)."""
-    return ((tuned - base).pow(2).sum(-1) / base.pow(2).sum(-1).clamp_min(1e-12)).mean()
+    """Mean over texts of |pooled tuned - pooled base|^2 / |pooled base|^2, mean-pooled over the
+    text tokens (BOS excluded): the quantity ``diff``'s relative change measures, squared."""
+    w = mask.clone()
+    w[:, 0] = 0.0
+    w = (w / w.sum(1, keepdim=True).clamp_min(1.0))[..., None]
+    pt, pb = (tuned * w).sum(1), (base * w).sum(1)
+    return ((pt - pb).pow(2).sum(-1) / pb.pow(2).sum(-1).clamp_min(1e-12)).mean()
 
 
 def train_lora(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig) -> dict[str, Any]:
-    """Seeded LoRA training: CE on ``cfg.lang`` + residual retention on the others; merged deltas."""
+    """Seeded LoRA training: CE on ``cfg.lang`` + pooled-residual retention on every other language
+    at every step (one text each, round robin over the units); merged deltas."""
     planted, retain = _udhr_texts(cfg.lang)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -273,17 +297,17 @@ def train_lora(model: torch.nn.Module, tokenizer: Any, cfg: OrganismConfig) -> d
             return float(np.mean([model(ids(t), labels=ids(t)).loss.item() for t in planted]))
 
     ce0 = ce_planted()
-    for _ in range(LORA_STEPS):
+    for step in range(LORA_STEPS):
         x = ids(planted[rng.integers(len(planted))])
         loss = model(x, labels=x).loss
-        for r in rng.choice(len(retain), 2, replace=False):
-            y = ids(retain[r])
-            on["on"] = False
-            with torch.no_grad():
-                base = model.model(y, output_hidden_states=True).hidden_states[cfg.first :]
-            on["on"] = True
-            tuned = model.model(y, output_hidden_states=True).hidden_states[cfg.first :]
-            loss = loss + LORA_RETAIN / 2 * sum(_rel_mse(t, b) for t, b in zip(tuned, base)) / len(base)
+        y, mask = _padded([ids(texts[step % len(texts)])[0].tolist() for _, texts in sorted(retain.items())])
+        on["on"] = False
+        with torch.no_grad():
+            base = model.model(y, attention_mask=mask, output_hidden_states=True).hidden_states[cfg.first :]
+        on["on"] = True
+        tuned = model.model(y, attention_mask=mask, output_hidden_states=True).hidden_states[cfg.first :]
+        penalty = sum(_pooled_rel_mse(t, b, mask) for t, b in zip(tuned, base)) / len(base)
+        loss = loss + LORA_RETAIN / 2 * penalty
         opt.zero_grad()
         loss.backward()
         opt.step()
