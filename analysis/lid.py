@@ -21,7 +21,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 __all__ = ["VectorIdentifier", "load_identifier", "restricted"]
 
 
-def trie_depth(nextmove: np.ndarray, rowbase: Int[np.ndarray, " state"]) -> int:
+def trie_depth(nextmove: Int[np.ndarray, " move"], rowbase: Int[np.ndarray, " state"]) -> int:
     """Length of the longest byte string the automaton's trie holds (breadth-first from state 0)."""
     seen = np.zeros(len(rowbase), dtype=bool)
     seen[0] = True
