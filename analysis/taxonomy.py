@@ -207,6 +207,10 @@ _BIDI = {
     "\u2068": "FSI",
     "\u2069": "PDI",
 }
+_ZW_RE = re.compile("[" + "".join(_ZW) + "]")
+_BIDI_RE = re.compile("[" + "".join(_BIDI) + "]")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # Unicode category Nd outside ASCII 0-9
+_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
 @dataclass(frozen=True)
@@ -277,19 +281,18 @@ def identify_language(text: str) -> tuple[str, float] | None:
 def detect_unicode_edge(text: str) -> str | None:
     """Zero-width joiners/non-joiners, bidi controls, non-NFC text, non-ASCII digits, variation selectors."""
     found = []
-    zw = Counter(_ZW[c] for c in text if c in _ZW)
+    zw = Counter(_ZW[c] for c in _ZW_RE.findall(text))
     found += [f"{k}x{v}" for k, v in sorted(zw.items())]
-    bidi = Counter(_BIDI[c] for c in text if c in _BIDI)
+    bidi = Counter(_BIDI[c] for c in _BIDI_RE.findall(text))
     found += [f"bidi:{k}x{v}" for k, v in sorted(bidi.items())]
-    if unicodedata.normalize("NFC", text) != text:
-        kind = "NFD" if unicodedata.normalize("NFD", text) == text else "non-NFC"
-        found.append(kind)
-    digits = sorted({c for c in text if unicodedata.category(c) == "Nd" and not ("0" <= c <= "9")})
+    if not unicodedata.is_normalized("NFC", text):
+        found.append("NFD" if unicodedata.is_normalized("NFD", text) else "non-NFC")
+    digits = sorted(set(_OTHER_DIGIT.findall(text)))
     if digits:
         found.append(
             "non-ASCII digits " + "".join(digits) + f" ({unicodedata.name(digits[0]).split(' DIGIT')[0]})"
         )
-    vs = sum(1 for c in text if 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF)
+    vs = len(_VARIATION_SELECTOR.findall(text))
     if vs:
         found.append(f"variation selectors x{vs}")
     return "; ".join(found) or None

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +143,47 @@ def test_unicode_prefilter_never_hides_a_detection():
                     n += 1
                     assert tx.maybe_unicode_edge(t), t
     assert n > 1000
+
+
+def _unicode_edge_by_char(text: str) -> str | None:
+    """``detect_unicode_edge``'s definition, one character at a time (the reference)."""
+    zw = Counter(taxonomy._ZW[c] for c in text if c in taxonomy._ZW)
+    found = [f"{k}x{v}" for k, v in sorted(zw.items())]
+    bidi = Counter(taxonomy._BIDI[c] for c in text if c in taxonomy._BIDI)
+    found += [f"bidi:{k}x{v}" for k, v in sorted(bidi.items())]
+    if unicodedata.normalize("NFC", text) != text:
+        found.append("NFD" if unicodedata.normalize("NFD", text) == text else "non-NFC")
+    digits = sorted({c for c in text if unicodedata.category(c) == "Nd" and not ("0" <= c <= "9")})
+    if digits:
+        found.append(
+            "non-ASCII digits " + "".join(digits) + f" ({unicodedata.name(digits[0]).split(' DIGIT')[0]})"
+        )
+    vs = sum(1 for c in text if 0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF)
+    if vs:
+        found.append(f"variation selectors x{vs}")
+    return "; ".join(found) or None
+
+
+def test_unicode_edge_regexes_match_the_per_character_definition():
+    extra = (
+        "",
+        "\ufe0f",
+        "\U000e0101",
+        "٣ ",
+        "१२",
+        "\u2066",
+        "\u200e\u200c\ufeff",
+        "e\u0301",
+        "\u1e9b\u0323",
+    )
+    n = 0
+    for name in ("edge_cases", "udhr", "medical"):
+        for s in probes.load_probe_set(name).stimuli[::3]:
+            for e in extra:
+                t = e + s.text + e
+                assert taxonomy.detect_unicode_edge(t) == _unicode_edge_by_char(t), t[:80]
+                n += 1
+    assert n > 4000
 
 
 # ------------------------------------------------------------------ routing

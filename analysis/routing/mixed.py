@@ -124,6 +124,7 @@ class GramIndex:
         self.lut_ = np.zeros(int(self.points_.max()) + 2, dtype=np.int64)  # code point -> index (last: 0)
         self.lut_[self.points_] = np.arange(1, len(alphabet) + 1)
         self.base = len(alphabet) + 1
+        self.space = alphabet.index(" ") + 1  # code of the word separator
         keys = np.array([self._key([alphabet.index(c) + 1 for c in g]) for g in nb.grams_], dtype=np.int64)
         self.order_ = np.argsort(keys)
         self.keys_ = keys[self.order_]
@@ -143,25 +144,26 @@ class GramIndex:
     def rows(
         self, codes: Int[np.ndarray, " char"]
     ) -> tuple[Int[np.ndarray, " hit"], Int[np.ndarray, " hit"]]:
-        """(start position, model row) of every known n-gram (all orders) of the coded string."""
+        """(start position, model row) of every known n-gram (all orders) of the coded string, in
+        order of start position (then of gram length)."""
+        orders = sorted(self.nb.orders)
+        keys = np.zeros((len(codes), len(orders)), dtype=np.int64)  # position-major: hits come sorted
+        valid = np.zeros(keys.shape, dtype=bool)
         key, ok = np.zeros(len(codes), dtype=np.int64), np.ones(len(codes), dtype=bool)
-        keys, valid, at = [], [], []
-        for n in range(1, max(self.nb.orders) + 1):  # n-gram keys from (n-1)-gram keys
+        for n in range(1, orders[-1] + 1):  # n-gram keys from (n-1)-gram keys
             m = len(codes) - n + 1
             if m <= 0:
                 break
             c = codes[n - 1 : n - 1 + m]
             key, ok = key[:m] * self.base + c, ok[:m] & (c > 0)
-            if n in self.nb.orders:
-                keys.append(key)
-                valid.append(ok)
-                at.append(np.arange(m))
-        if not keys:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        key, good, start = np.concatenate(keys), np.concatenate(valid), np.concatenate(at)
+            if n in orders:
+                keys[:m, orders.index(n)] = key
+                valid[:m, orders.index(n)] = ok
+        cand = np.flatnonzero(valid)
+        key = keys.ravel()[cand]
         pos = np.minimum(np.searchsorted(self.keys_, key), len(self.keys_) - 1)
-        hit = np.flatnonzero(good & (self.keys_[pos] == key))
-        return start[hit], self.order_[pos[hit]]
+        hit = self.keys_[pos] == key
+        return cand[hit] // len(orders), self.order_[pos[hit]]
 
 
 def single_run(norm: str, counts: Counter) -> list[tuple[str, list[str], int, bool]] | None:
@@ -202,18 +204,16 @@ def word_scores(
     """Per word: summed n-gram log-likelihood per class, and its number of known n-grams. N-grams
     are read off the whole string ``" w1 w2 ... "`` (as in training) and each belongs to the word
     its first letter is in (a gram starting on a space belongs to the next word)."""
-    s = " " + " ".join(words) + " "
-    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) + 1  # offset of each word in s
-    at, rows = index.rows(index.codes(s))
+    codes = index.codes(" " + " ".join(words) + " ")
+    at, rows = index.rows(codes)
     out = np.zeros((len(words), index.nb.log_p_.shape[1]), dtype=np.float64)
     if not len(at):
         return out, np.zeros(len(words), dtype=np.int64)
-    word = np.clip(np.searchsorted(starts, at + 1, side="right") - 1, 0, len(words) - 1)
-    order = np.argsort(word, kind="stable")
-    edge = np.searchsorted(word[order], np.arange(len(words) + 1))
+    word_at = np.cumsum(codes == index.space) - 1  # word of each position (a space opens the next word)
+    word = np.minimum(word_at[at], len(words) - 1)  # non-decreasing: ``rows`` sorts by position
+    edge = np.searchsorted(word, np.arange(len(words) + 1))
     has = edge[1:] > edge[:-1]
-    sums = np.add.reduceat(index.nb.log_p_[rows[order]], edge[:-1][has], axis=0)
-    out[has] = sums
+    out[has] = np.add.reduceat(index.nb.log_p_[rows], edge[:-1][has], axis=0)
     return out, np.diff(edge)
 
 
