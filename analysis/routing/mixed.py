@@ -115,19 +115,24 @@ def script_runs(text: str) -> list[tuple[str, list[str], int, bool]]:
 class GramIndex:
     """Vectorised n-gram lookup for a ``CharNgramNB``: each known gram is one int64 key (characters
     as indices into the model's alphabet, base ``B``; order in the top digit), found by
-    ``np.searchsorted`` instead of one dict lookup per gram."""
+    ``np.searchsorted`` instead of one dict lookup per gram. A character no gram contains gets the
+    reserved digit ``B - 1``, so every n-gram holding one has a key no known gram has."""
 
     def __init__(self, nb: CharNgramNB):
         self.nb = nb
+        self.max_order = max(nb.orders)
+        if sorted(nb.orders) != list(range(1, self.max_order + 1)):
+            raise ValueError(f"GramIndex needs n-gram orders 1..n, got {nb.orders}")
         alphabet = sorted({c for g in nb.grams_ for c in g} | {" "})
-        self.points_ = np.array([ord(c) for c in alphabet], dtype=np.int64)
-        self.lut_ = np.zeros(int(self.points_.max()) + 2, dtype=np.int64)  # code point -> index (last: 0)
-        self.lut_[self.points_] = np.arange(1, len(alphabet) + 1)
-        self.base = len(alphabet) + 1
+        points = np.array([ord(c) for c in alphabet], dtype=np.int64)
+        self.base = len(alphabet) + 2  # digits 1..len(alphabet), plus the unknown-character digit
+        self.lut_ = np.full(int(points.max()) + 2, self.base - 1, dtype=np.int64)  # code point -> digit
+        self.lut_[points] = np.arange(1, len(alphabet) + 1)
         self.space = alphabet.index(" ") + 1  # code of the word separator
         keys = np.array([self._key([alphabet.index(c) + 1 for c in g]) for g in nb.grams_], dtype=np.int64)
         self.order_ = np.argsort(keys)
         self.keys_ = keys[self.order_]
+        self.log_p_t_ = np.ascontiguousarray(nb.log_p_.T, dtype=np.float64)  # (cls, gram): fast row sums
 
     def _key(self, ids: list[int]) -> int:
         """Key of a gram: its alphabet indices (all >= 1) as base-``B`` digits, so lengths never collide."""
@@ -137,7 +142,7 @@ class GramIndex:
         return key
 
     def codes(self, s: str) -> Int[np.ndarray, " char"]:
-        """Alphabet index (1..) of each character of ``s``; 0 for characters no gram contains."""
+        """Alphabet digit (1..) of each character of ``s``; ``B - 1`` for characters no gram contains."""
         cp = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
         return self.lut_[np.minimum(cp, len(self.lut_) - 1)]
 
@@ -146,24 +151,20 @@ class GramIndex:
     ) -> tuple[Int[np.ndarray, " hit"], Int[np.ndarray, " hit"]]:
         """(start position, model row) of every known n-gram (all orders) of the coded string, in
         order of start position (then of gram length)."""
-        orders = sorted(self.nb.orders)
-        keys = np.zeros((len(codes), len(orders)), dtype=np.int64)  # position-major: hits come sorted
-        valid = np.zeros(keys.shape, dtype=bool)
-        key, ok = np.zeros(len(codes), dtype=np.int64), np.ones(len(codes), dtype=bool)
-        for n in range(1, orders[-1] + 1):  # n-gram keys from (n-1)-gram keys
+        k = self.max_order
+        keys = np.zeros((len(codes), k), dtype=np.int64)  # position-major: hits come sorted; 0 = no gram
+        key = codes
+        for n in range(1, k + 1):  # n-gram keys from (n-1)-gram keys
             m = len(codes) - n + 1
             if m <= 0:
                 break
-            c = codes[n - 1 : n - 1 + m]
-            key, ok = key[:m] * self.base + c, ok[:m] & (c > 0)
-            if n in orders:
-                keys[:m, orders.index(n)] = key
-                valid[:m, orders.index(n)] = ok
-        cand = np.flatnonzero(valid)
-        key = keys.ravel()[cand]
-        pos = np.minimum(np.searchsorted(self.keys_, key), len(self.keys_) - 1)
-        hit = self.keys_[pos] == key
-        return cand[hit] // len(orders), self.order_[pos[hit]]
+            key = key[:m] * self.base + codes[n - 1 :] if n > 1 else key
+            keys[:m, n - 1] = key
+        flat = keys.ravel()
+        pos = np.searchsorted(self.keys_, flat)
+        np.minimum(pos, len(self.keys_) - 1, out=pos)
+        hit = np.flatnonzero(self.keys_[pos] == flat)
+        return hit // k, self.order_[pos[hit]]
 
 
 def single_run(norm: str, counts: Counter) -> list[tuple[str, list[str], int, bool]] | None:
@@ -183,7 +184,7 @@ def text_scores(index: GramIndex, text: str) -> tuple[Float[np.ndarray, " cls"],
     """``CharNgramNB.scores(text)`` computed with the vectorised index (same n-grams, float64 sum)."""
     clean = " ".join(_NON_WORD.sub(" ", text.lower()).split())
     _, rows = index.rows(index.codes(" " + clean + " "))
-    return index.nb.log_p_[rows].sum(0, dtype=np.float64), len(rows)
+    return np.take(index.log_p_t_, rows, axis=1).sum(1), len(rows)
 
 
 def posterior(s: Float[np.ndarray, " cls"], n: int) -> Float[np.ndarray, " cls"]:
