@@ -119,11 +119,9 @@ def block_metrics_vs(
     ``is_ref`` marks the reference's own row(s) in ``x``: their self-similarity matrix is computed
     as ``a @ a.T`` (numpy's symmetric path), so values equal ``block_metrics`` bit for bit.
     """
-    x, valid, xn = _unit_vectors(x)
-    x_ref, valid_ref, xn_ref = _unit_vectors(x_ref)
-    # cosine matrices S: (..., G, U_ref, U)
-    S = _cross(xn_ref, xn, is_ref)
-    del xn, xn_ref
+    x, valid, norm = _masked_norms(x)
+    x_ref, valid_ref, norm_ref = _masked_norms(x_ref)
+    S = _cross(x_ref, x, is_ref, norm_ref, norm)  # cosine matrices: (..., G, U_ref, U)
     joint = valid & valid_ref  # (..., G, U)
     eye = np.eye(x.shape[-2], dtype=bool)
     pair = joint[..., :, None] & joint[..., None, :] & ~eye  # mismatched pairs within joint units
@@ -162,30 +160,36 @@ def _cross(
     a_ref: Float[np.ndarray, "*batch one unit d"],
     a: Float[np.ndarray, "*batch lang unit d"],
     is_ref: Bool[np.ndarray, " lang"] | None,
+    n_ref: Float[np.ndarray, "*batch one unit"],
+    n: Float[np.ndarray, "*batch lang unit"],
 ) -> Float[np.ndarray, "*batch lang unit_ref unit"]:
-    """``a_ref @ a^T`` per language; the reference's own rows as ``a_g @ a_g^T`` (see is_ref)."""
+    """Cosines ``a_ref @ a^T / (n_ref n^T)`` per language (``n``: row norms, 1 for zero rows); the
+    reference's own rows as ``a_g @ a_g^T`` (see is_ref). Scaling the (U, U) product instead of
+    the (U, d) inputs saves two passes over ``d``."""
     out = a_ref @ np.swapaxes(a, -1, -2)
     for g in np.flatnonzero(is_ref) if is_ref is not None else ():
         own = a[..., g, :, :]
         out[..., g, :, :] = own @ np.swapaxes(own, -1, -2)
+    out /= n_ref[..., :, None] * n[..., None, :]
     return out
 
 
-def _unit_vectors(
+def _masked_norms(
     x: Float[np.ndarray, "*batch lang unit d"],
 ) -> tuple[
     Float[np.ndarray, "*batch lang unit d"],
     Bool[np.ndarray, "*batch lang unit"],
-    Float[np.ndarray, "*batch lang unit d"],
+    Float[np.ndarray, "*batch lang unit"],
 ]:
-    """float32 ``x`` with missing units zeroed, the valid-unit mask (present, non-zero) and unit vectors."""
+    """float32 ``x`` with missing units zeroed, the valid-unit mask (present, non-zero) and the unit
+    norms (1 where the unit is zero or missing, so dividing by them is safe)."""
     x = np.asarray(x, dtype=np.float32)
-    valid = ~np.isnan(x).any(-1)  # (..., G, U)
+    sq = np.einsum("...d,...d->...", x, x)  # NaN iff the unit has a NaN (missing)
+    valid = ~np.isnan(sq)  # (..., G, U)
     x = np.where(valid[..., None], x, np.float32(0))
-    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
+    norm = np.sqrt(np.where(valid, sq, np.float32(0)))
     valid &= norm > 0
-    xn = x / np.where(norm > 0, norm, 1)[..., None]
-    return x, valid, xn
+    return x, valid, np.where(norm > 0, norm, np.float32(1))
 
 
 def _mismatch_moments(
@@ -252,10 +256,11 @@ def _derangement_null(
 def _centre(
     x: Float[np.ndarray, "*batch lang unit d"], valid: Bool[np.ndarray, "*batch lang unit"]
 ) -> tuple[Float[np.ndarray, "*batch lang unit d"], Float[np.ndarray, "*batch lang unit"]]:
-    """Each language's units minus its mean vector over valid units (missing units 0), and their norms."""
+    """Each language's units minus its mean vector over valid units (``x``: missing units already 0,
+    as ``_masked_norms`` returns it; they stay 0), and their norms."""
     nv = np.maximum(valid.sum(-1), 1)[..., None, None]
-    mu = np.where(valid[..., None], x, 0).sum(-2, keepdims=True) / nv
-    xc = np.where(valid[..., None], x - mu, 0)
+    mu = x.sum(-2, keepdims=True) / nv
+    xc = np.where(valid[..., None], x - mu, np.float32(0))
     return xc, np.sqrt(np.einsum("...d,...d->...", xc, xc))
 
 
@@ -271,13 +276,10 @@ def _centred_metrics(
     centred cosine matrix (for its null)."""
     xc, ncn = _centre(x, valid)
     xc_ref, ncn_ref = _centre(x_ref, valid_ref)
-    cos_centred = np.einsum("...ud,...ud->...u", xc_ref, xc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos_centred = cos_centred / (ncn_ref * ncn)
-    cos_centred = np.where(joint, cos_centred, np.nan)
-    xcn = xc / np.where(ncn > 0, ncn, 1)[..., None]
-    Sc = _cross(xc_ref / np.where(ncn_ref > 0, ncn_ref, 1)[..., None], xcn, is_ref)
-    del xcn
+    one = np.float32(1)
+    Sc = _cross(xc_ref, xc, is_ref, np.where(ncn_ref > 0, ncn_ref, one), np.where(ncn > 0, ncn, one))
+    defined = joint & (ncn_ref > 0) & (ncn > 0)  # a zero centred vector has no direction
+    cos_centred = np.where(defined, np.diagonal(Sc, axis1=-2, axis2=-1), np.nan)
     # CKA ref vs lang over joint units (grams of already-centred features)
     grams = xc @ np.swapaxes(xc, -1, -2)  # (..., G, U, U)
     kr = xc_ref @ np.swapaxes(xc_ref, -1, -2)
