@@ -21,12 +21,26 @@ A deliberate change of numbers must regenerate the fixture and say why. History:
   stored activations by at most 2.1e-6 through float32 summation order);
 - regenerated after the stage-1 kernel scales the (unit, unit) products instead of the (unit, d)
   inputs (issue 17: two fewer passes over ``d``): float32 rounding only, stored values move by
-  at most 3.2e-5 relative (``margin_z``), tables in their sixth significant digit.
+  at most 3.2e-5 relative (``margin_z``), tables in their sixth significant digit;
+- regenerated on an AVX512 machine (``platform.json``) when the tests moved to one: a float32
+  forward pass takes other SIMD kernels there, 26 of 103,680 stored activations moved by up to
+  3.1e-5 (a BitRound step) and results by up to 3.2e-4 on z-scores. No code changed.
+
+Bit-level agreement is only defined on the platform that wrote the fixture (``platform.json``:
+torch's CPU capability, numpy's SIMD features, versions). There the comparison is as above. On
+another platform the same files are compared within the float32 noise of a different kernel
+path, measured between the fixture of the previous machine and the one written on this AVX512 machine (max 3.1e-5 on
+activations, 3.2e-4 on z-scores, 7e-3 relative only on means near 0): activations within
+``1e-4 + 2**-8 |old|`` with at most 0.1% of them moved at all, every other number within
+``1e-4 + 2e-3 |old|``, every string, NaN, inf and shape identical. Rewrite ``platform.json``
+with the fixture: ``python tests/test_golden.py``.
 """
 
 from __future__ import annotations
 
 import json
+import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +52,30 @@ import xarray as xr
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"
 TABLES = ("stats.csv", "commitment_matrix.csv", "failure_cases.csv")
+#: cross-platform tolerance of activations (absolute, relative) and the share of them that may move
+ACT_TOL, ACT_MOVED = (1e-4, 2.0**-8), 1e-3
+#: cross-platform tolerance of every other number (absolute, relative)
+NUM_TOL = (1e-4, 2e-3)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def platform_fingerprint() -> dict:
+    """What decides float32 rounding here: torch's CPU kernels, numpy's SIMD, the versions."""
+    import numpy._core._multiarray_umath as umath  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    return {
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "numpy": np.__version__,
+        "numpy_simd": sorted(k for k, on in umath.__cpu_features__.items() if on),
+    }
+
+
+#: True when this machine wrote the fixture: then values must agree bit for bit (to 1e-6)
+PLATFORM = GOLDEN / "platform.json"
+SAME_PLATFORM = PLATFORM.exists() and json.loads(PLATFORM.read_text()) == platform_fingerprint()
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +113,11 @@ def _open(path: Path) -> xr.Dataset:
         return xr.load_dataset(path)
 
 
-def assert_same_dataset(new: xr.Dataset, old: xr.Dataset, atol: float = 1e-6, rtol: float = 1e-6) -> None:
-    """Same variables, coordinates and dims; every numeric value within ``atol + rtol * |old|``.
+def assert_same_dataset(
+    new: xr.Dataset, old: xr.Dataset, atol: float = 1e-6, rtol: float = 1e-6, moved: float = 1.0
+) -> None:
+    """Same variables, coordinates and dims; every numeric value within ``atol + rtol * |old|``
+    and at most a ``moved`` share of each variable's values different at all.
 
     The relative part matters for large float32 values (a z of 19 has an ulp of 1.9e-6), whose
     last bit may differ between runs with another BLAS thread count.
@@ -95,31 +136,74 @@ def assert_same_dataset(new: xr.Dataset, old: xr.Dataset, atol: float = 1e-6, rt
                 equal_nan=True,
                 err_msg=name,
             )
+            differs = ~((a.values == b.values) | (np.isnan(a.values) & np.isnan(b.values)))
+            assert differs.mean() <= moved, f"{name}: {differs.mean():.2%} of the values moved"
         else:
             assert (a.values == b.values).all(), name
 
 
+def assert_same_text(new: str, old: str) -> None:
+    """Texts equal; on another platform, equal apart from numbers within NUM_TOL (or one unit of
+    their last printed digit, for rounded output)."""
+    if SAME_PLATFORM:
+        assert new == old
+        return
+    new_lines, old_lines = new.splitlines(), old.splitlines()
+    assert len(new_lines) == len(old_lines)
+    for a, b in zip(new_lines, old_lines):
+        assert _NUMBER.sub("#", a) == _NUMBER.sub("#", b), (a, b)
+        for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b)):
+            rounded = "." in y and "e" not in y.lower()  # a printed decimal: one unit of its last digit
+            unit = 10.0 ** -len(y.split(".")[1]) if rounded else 0.0  # integers (layers, counts): exact
+            bound = max(NUM_TOL[0] + NUM_TOL[1] * abs(float(y)), unit)
+            assert abs(float(x) - float(y)) <= bound, (a, b)
+
+
+def _numbers(tree: object) -> list:
+    """The JSON tree flattened: numbers as floats, everything else as is."""
+    if isinstance(tree, dict):
+        return [k for k in tree] + [v for k in tree for v in _numbers(tree[k])]
+    if isinstance(tree, list):
+        return [v for item in tree for v in _numbers(item)]
+    return [float(tree) if isinstance(tree, (int, float)) and not isinstance(tree, bool) else tree]
+
+
 def test_results_arrays_match_golden(golden_run):
     out, _ = golden_run
-    assert_same_dataset(_open(out / "results" / "concepts" / "alignment.nc"), _open(GOLDEN / "alignment.nc"))
+    tol = {} if SAME_PLATFORM else dict(zip(("atol", "rtol"), NUM_TOL))
+    assert_same_dataset(
+        _open(out / "results" / "concepts" / "alignment.nc"), _open(GOLDEN / "alignment.nc"), **tol
+    )
 
 
 def test_activation_stores_match_golden(golden_run):
     out, _ = golden_run
+    tol = {} if SAME_PLATFORM else {"atol": ACT_TOL[0], "rtol": ACT_TOL[1], "moved": ACT_MOVED}
     for probes, name in (("concepts", "concepts_activations.nc"), ("edge_cases+en", "edge_activations.nc")):
-        assert_same_dataset(_open(out / "stores" / probes / "activations.nc"), _open(GOLDEN / name))
+        assert_same_dataset(_open(out / "stores" / probes / "activations.nc"), _open(GOLDEN / name), **tol)
 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_tables_match_golden_exactly(golden_run, table):
     out, _ = golden_run
-    assert (out / "results" / "concepts" / table).read_text() == (GOLDEN / table).read_text()
+    assert_same_text((out / "results" / "concepts" / table).read_text(), (GOLDEN / table).read_text())
 
 
 def test_curves_json_and_headline_match_golden(golden_run):
     out, stdout = golden_run
-    new = json.loads((out / "results" / "concepts" / "alignment_curves.json").read_text())
-    assert new == json.loads((GOLDEN / "alignment_curves.json").read_text())
+    new = _numbers(json.loads((out / "results" / "concepts" / "alignment_curves.json").read_text()))
+    old = _numbers(json.loads((GOLDEN / "alignment_curves.json").read_text()))
+    atol, rtol = (0.0, 0.0) if SAME_PLATFORM else NUM_TOL
+    assert len(new) == len(old)
+    for a, b in zip(new, old):
+        if isinstance(b, float) and isinstance(a, float) and np.isfinite(b):
+            assert abs(a - b) <= atol + rtol * abs(b), (a, b)
+        else:
+            assert a == b or (a != a and b != b), (a, b)
     expected = (GOLDEN / "headline.txt").read_text().splitlines()[1:]  # line 0 names the old out dir
     start = next(i for i, line in enumerate(stdout.splitlines()) if line.startswith("variant  lang"))
-    assert stdout.splitlines()[start : start + len(expected)] == expected
+    assert_same_text("\n".join(stdout.splitlines()[start : start + len(expected)]), "\n".join(expected))
+
+
+if __name__ == "__main__":
+    PLATFORM.write_text(json.dumps(platform_fingerprint(), indent=1) + "\n")
